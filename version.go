@@ -1,0 +1,57 @@
+package duct
+
+import "time"
+
+// Version is one immutable deployment of a function: the spec as deployed
+// and the artifact built from its source. Versions are numbered from 1 per
+// function; exactly one is active (serving) at a time.
+type Version struct {
+	Function string   `json:"function"`
+	Number   int      `json:"number"`
+	Spec     Function `json:"spec"`
+	// SourceDigest and ArtifactDigest are "sha256:<hex>" of the source
+	// tree and of the built artifact archive.
+	SourceDigest   string `json:"sourceDigest"`
+	ArtifactDigest string `json:"artifactDigest"`
+	ArtifactSize   int64  `json:"artifactSize"`
+	// BuildKey identifies the build inputs (source, runtime, options,
+	// toolchain); equal keys share one artifact.
+	BuildKey      string        `json:"buildKey"`
+	BuildLog      string        `json:"buildLog,omitempty"`
+	BuildDuration time.Duration `json:"buildDuration"`
+	Cached        bool          `json:"cached"` // artifact reused, nothing rebuilt
+	CreatedAt     time.Time     `json:"createdAt"`
+}
+
+// FunctionState is a function as the control plane records it: which
+// version serves, and the newest version number handed out.
+type FunctionState struct {
+	Name      string    `json:"name"`
+	Active    int       `json:"active"`
+	Latest    int       `json:"latest"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// FunctionInfo is what the API answers about one function.
+type FunctionInfo struct {
+	Name      string         `json:"name"`
+	URL       string         `json:"url,omitempty"`
+	Active    *Version       `json:"active,omitempty"`
+	Latest    int            `json:"latest"`
+	CreatedAt time.Time      `json:"createdAt"`
+	UpdatedAt time.Time      `json:"updatedAt"`
+	Instances []InstanceInfo `json:"instances,omitempty"`
+}
+
+// InstanceInfo describes one live instance of a function version.
+type InstanceInfo struct {
+	ID        string    `json:"id"`
+	Version   int       `json:"version"`
+	State     string    `json:"state"` // starting, ready, busy, stopping
+	InFlight  int       `json:"inFlight"`
+	StartedAt time.Time `json:"startedAt"`
+	PID       int       `json:"pid,omitempty"`
+	Served    int64     `json:"served"`
+	MaxMemory int64     `json:"maxMemory,omitempty"`
+}
