@@ -11,12 +11,17 @@ type Version struct {
 	Spec     Function `json:"spec"`
 	// SourceDigest and ArtifactDigest are "sha256:<hex>" of the source
 	// tree and of the built artifact archive.
-	SourceDigest   string `json:"sourceDigest"`
+	SourceDigest string `json:"sourceDigest"`
+	// SourceArchive is the digest of the stored source bundle (a
+	// deterministic tar.gz of the tree), for rebuilds and downloads.
+	SourceArchive  string `json:"sourceArchive,omitempty"`
 	ArtifactDigest string `json:"artifactDigest"`
 	ArtifactSize   int64  `json:"artifactSize"`
 	// BuildKey identifies the build inputs (source, runtime, options,
 	// toolchain); equal keys share one artifact.
-	BuildKey      string        `json:"buildKey"`
+	BuildKey string `json:"buildKey"`
+	// Run says how to start an instance from the artifact.
+	Run           RunSpec       `json:"run"`
 	BuildLog      string        `json:"buildLog,omitempty"`
 	BuildDuration time.Duration `json:"buildDuration"`
 	Cached        bool          `json:"cached"` // artifact reused, nothing rebuilt
@@ -54,4 +59,26 @@ type InstanceInfo struct {
 	PID       int       `json:"pid,omitempty"`
 	Served    int64     `json:"served"`
 	MaxMemory int64     `json:"maxMemory,omitempty"`
+}
+
+// Protocol is how Duct talks to an instance while it starts.
+type Protocol string
+
+const (
+	// ProtocolShim: Duct's language shims; a listening socket on fd 3 and a
+	// control socket on fd 4 (docs/instance-contract.md).
+	ProtocolShim Protocol = "shim"
+	// ProtocolPort: any program that serves HTTP on $PORT; Duct polls the
+	// port until it accepts connections.
+	ProtocolPort Protocol = "port"
+)
+
+// RunSpec is what the builder found out about how to run an artifact.
+type RunSpec struct {
+	Protocol Protocol `json:"protocol"`
+	// Command is argv, argv[0] relative to the artifact root; empty for
+	// Node.js and Python shims, which Duct starts from its spare pool.
+	Command []string `json:"command,omitempty"`
+	// Entry is the source file the shim loads (Node.js, Python).
+	Entry string `json:"entry,omitempty"`
 }

@@ -70,9 +70,10 @@ func (s *Store) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, err
 
 // BuildRecord remembers which artifact a build key produced.
 type BuildRecord struct {
-	ArtifactDigest string `json:"artifactDigest"`
-	ArtifactSize   int64  `json:"artifactSize"`
-	Log            string `json:"log,omitempty"`
+	ArtifactDigest string       `json:"artifactDigest"`
+	Run            duct.RunSpec `json:"run"`
+	ArtifactSize   int64        `json:"artifactSize"`
+	Log            string       `json:"log,omitempty"`
 }
 
 // Build returns the record for a build key ("sha256:<hex>").

@@ -1,0 +1,107 @@
+// Package daemon wires Duct's components into a server and runs it: it
+// validates the configuration, starts the broker, store, builder, pools,
+// gateway and API in order (undoing what started if a later step fails),
+// keeps the data plane in step with the control plane, and shuts down
+// gracefully.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/duct-dev/duct/internal/toolchain"
+)
+
+// Config is the server's configuration. Zero values are useful: they get
+// the defaults documented on each field.
+type Config struct {
+	// Addr is the HTTP listen address for the gateway and the API;
+	// default 127.0.0.1:8080. Port 0 picks a free port.
+	Addr string
+	// DataDir holds the embedded broker's store, the artifact cache and
+	// shims; default ./data.
+	DataDir string
+	// NATS is a comma-separated list of external NATS URLs; empty embeds
+	// a server.
+	NATS string
+	// NATSListen makes the embedded NATS server listen there (for other
+	// nodes); empty means no port.
+	NATSListen string
+	// NoSync disables fsync after every broker write (faster, less safe).
+	NoSync bool
+	// PublicURL is the base URL printed for functions; default
+	// http://<Addr>.
+	PublicURL string
+	// AdminToken, when set, is required on every API call
+	// (DUCT_ADMIN_TOKEN).
+	AdminToken string
+	// Spares is how many pre-started runtimes to keep per language in
+	// use; default 2, negative disables.
+	Spares int
+	// QueueDepth and QueueTimeout bound requests waiting for an instance
+	// slot, per function version; defaults 1000 and 30s.
+	QueueDepth   int
+	QueueTimeout time.Duration
+	// MaxRequestBody and MaxResponseBody bound synchronous invocations;
+	// default 6 MiB, negative unlimited.
+	MaxRequestBody, MaxResponseBody int64
+	// MaxUpload bounds a deploy upload; default 64 MiB.
+	MaxUpload int64
+	// BuildTimeout bounds one build; default 10m.
+	BuildTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown; default 30s.
+	ShutdownTimeout time.Duration
+	// ReapInterval is how often idle instances are reaped; default 500ms.
+	ReapInterval time.Duration
+	// Tools overrides the language tools found on PATH.
+	Tools toolchain.Names
+	// GoCache and GoModCache for Go builds; default the host's.
+	GoCache, GoModCache string
+	Logger              *slog.Logger
+}
+
+func (c *Config) applyDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.ReapInterval == 0 {
+		c.ReapInterval = 500 * time.Millisecond
+	}
+	if c.MaxUpload == 0 {
+		c.MaxUpload = 64 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+	}
+	if c.NATSListen != "" {
+		if c.NATS != "" {
+			errs = append(errs, errors.New("nats-listen applies to the embedded server; it cannot be set with an external --nats"))
+		}
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			errs = append(errs, fmt.Errorf("nats-listen %q: %w", c.NATSListen, err))
+		}
+	}
+	if c.QueueDepth < 0 || c.QueueTimeout < 0 || c.BuildTimeout < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("queue depth and timeouts cannot be negative"))
+	}
+	if c.MaxUpload < 0 {
+		errs = append(errs, errors.New("max upload cannot be negative"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,295 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/api"
+	"github.com/duct-dev/duct/internal/artifact"
+	"github.com/duct-dev/duct/internal/broker"
+	"github.com/duct-dev/duct/internal/builder"
+	"github.com/duct-dev/duct/internal/deploy"
+	"github.com/duct-dev/duct/internal/gateway"
+	"github.com/duct-dev/duct/internal/instance"
+	"github.com/duct-dev/duct/internal/logs"
+	"github.com/duct-dev/duct/internal/metrics"
+	"github.com/duct-dev/duct/internal/pool"
+	"github.com/duct-dev/duct/internal/shim"
+	"github.com/duct-dev/duct/internal/store"
+	"github.com/duct-dev/duct/internal/toolchain"
+)
+
+// Version is Duct's version, reported by the API and the CLI.
+var Version = "0.1.0-dev"
+
+// Daemon is a running Duct server.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+
+	tools    toolchain.Set
+	broker   *broker.Broker
+	store    *store.Store
+	logs     *logs.Log
+	metrics  *metrics.Registry
+	cache    *artifact.Cache
+	launcher *instance.Launcher
+	pools    *pool.Manager
+	builder  *builder.Builder
+	deploy   *deploy.Service
+	gateway  *gateway.Gateway
+	api      *api.API
+
+	ln     net.Listener
+	server *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex     // guards applied
+	applied map[string]int // function → version this node serves
+	started time.Time
+
+	stopOnce sync.Once
+	undo     []func() // teardown, in reverse start order
+}
+
+// New validates cfg and returns a daemon ready to Start.
+func New(cfg Config) (*Daemon, error) {
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &Daemon{cfg: cfg, log: cfg.Logger, applied: map[string]int{}}, nil
+}
+
+// Start brings the server up and returns once it accepts requests. On error
+// everything already started is stopped again.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			d.teardown()
+		}
+	}()
+	d.started = time.Now()
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.undo = append(d.undo, cancel)
+
+	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	d.tools = toolchain.Detect(ctx, d.cfg.Tools)
+	for name, t := range map[string]toolchain.Tool{"go": d.tools.Go, "node": d.tools.Node, "python": d.tools.Python} {
+		if !t.OK() {
+			d.log.Warn("runtime unavailable", "runtime", name, "reason", t.Missing)
+		}
+	}
+	shims, err := shim.Install(filepath.Join(d.cfg.DataDir, "shims"))
+	if err != nil {
+		return err
+	}
+
+	d.broker, err = broker.Open(ctx, broker.Config{
+		URL: d.cfg.NATS, DataDir: d.cfg.DataDir, Listen: d.cfg.NATSListen, NoSync: d.cfg.NoSync, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.undo = append(d.undo, func() { d.broker.Close() })
+	if d.store, err = store.Open(ctx, d.broker, d.log); err != nil {
+		return err
+	}
+	d.metrics = metrics.New()
+	if d.logs, err = logs.Open(ctx, d.broker, logs.Config{Dropped: d.metrics.LogsDropped(), Logger: d.log}); err != nil {
+		return err
+	}
+	d.undo = append(d.undo, d.logs.Close)
+	if d.cache, err = artifact.New(filepath.Join(d.cfg.DataDir, "artifacts"), d.store); err != nil {
+		return err
+	}
+
+	d.launcher = instance.New(instance.Config{
+		Node: d.tools.Node.Path, Python: d.tools.Python.Path,
+		NodeShim: shims.Node, PythonShim: shims.Python,
+		Spares: d.cfg.Spares, Logs: d.logs, Logger: d.log,
+	})
+	d.undo = append(d.undo, d.launcher.Close)
+	d.pools = pool.NewManager(d.launcher, pool.Options{QueueDepth: d.cfg.QueueDepth, QueueTimeout: d.cfg.QueueTimeout}, d.metrics, d.log)
+	d.undo = append(d.undo, d.pools.Shutdown)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.pools.Run(runCtx, d.cfg.ReapInterval)
+	}()
+
+	d.builder = builder.New(builder.Config{
+		Tools: d.tools, GoCache: d.cfg.GoCache, GoModCache: d.cfg.GoModCache, Timeout: d.cfg.BuildTimeout, Logger: d.log,
+	})
+	tmp := filepath.Join(d.cfg.DataDir, "tmp")
+	os.RemoveAll(tmp) // builds interrupted by a crash
+	d.deploy, err = deploy.New(deploy.Config{
+		Store: d.store, Builder: d.builder, Checker: checker{d.launcher}, Cache: d.cache,
+		WorkDir: tmp, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Serve what is deployed before accepting requests: a restarted node
+	// answers its first request with every function in place.
+	if err := d.syncAll(ctx); err != nil {
+		return err
+	}
+	watch, err := d.store.Watch(runCtx)
+	if err != nil {
+		return err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.follow(runCtx, watch)
+	}()
+
+	d.gateway = gateway.New(gateway.Config{
+		Router: d.pools, Logs: d.logs, Logger: d.log,
+		MaxRequestBody: d.cfg.MaxRequestBody, MaxResponseBody: d.cfg.MaxResponseBody,
+	})
+	d.api = api.New(api.Config{
+		Store: d.store, Deploy: d.deploy, Logs: d.logs, Instances: d.pools,
+		Applied: d.apply, Removed: d.remove, Status: d.status, BaseURL: d.baseURL,
+		AdminToken: d.cfg.AdminToken, MaxUpload: d.cfg.MaxUpload, Logger: d.log,
+	})
+	return d.listen()
+}
+
+func (d *Daemon) listen() error {
+	ln, err := net.Listen("tcp", d.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	d.ln = ln
+	d.server = &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server", "err", err)
+		}
+	}()
+	d.log.Info("duct serving", "addr", ln.Addr().String(), "data", d.cfg.DataDir, "nats", d.natsMode())
+	return nil
+}
+
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(gateway.Prefix, d.gateway)
+	mux.Handle(api.Prefix, d.api)
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if d.broker.Conn.IsConnected() {
+			w.Write([]byte("ok\n"))
+			return
+		}
+		http.Error(w, "broker disconnected", http.StatusServiceUnavailable)
+	})
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Duct %s\nfunctions: %s/fn/{name}\napi: %s/api/v1/ (OpenAPI at /api/v1/openapi.json)\n",
+			Version, d.baseURL(r), d.baseURL(r))
+	})
+	return mux
+}
+
+// Addr is the address the server listens on.
+func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// URL is the server's base URL.
+func (d *Daemon) URL() string { return "http://" + d.Addr() }
+
+// Shutdown stops accepting requests, lets in-flight ones finish (bounded by
+// ctx and the configured timeout), stops every instance and closes the
+// broker.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var err error
+	d.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, d.cfg.ShutdownTimeout)
+		defer cancel()
+		if d.server != nil {
+			err = d.server.Shutdown(ctx)
+			if err != nil {
+				d.server.Close()
+			}
+		}
+		d.teardown()
+	})
+	return err
+}
+
+func (d *Daemon) teardown() {
+	for i := len(d.undo) - 1; i >= 0; i-- {
+		d.undo[i]()
+	}
+	d.undo = nil
+	d.wg.Wait()
+}
+
+func (d *Daemon) natsMode() string {
+	if d.cfg.NATS != "" {
+		return "external"
+	}
+	if u := d.broker.ClientURL(); u != "" {
+		return "embedded, listening on " + u
+	}
+	return "embedded"
+}
+
+func (d *Daemon) baseURL(r *http.Request) string {
+	if d.cfg.PublicURL != "" {
+		return strings.TrimSuffix(d.cfg.PublicURL, "/")
+	}
+	if r != nil && r.Host != "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		return scheme + "://" + r.Host
+	}
+	return d.URL()
+}
+
+// Status is what GET /api/v1/status answers.
+type Status struct {
+	Version  string        `json:"version"`
+	Started  time.Time     `json:"started"`
+	DataDir  string        `json:"dataDir"`
+	NATS     string        `json:"nats"`
+	Tools    toolchain.Set `json:"toolchain"`
+	Runtimes []string      `json:"runtimes"`
+}
+
+func (d *Daemon) status() any {
+	s := Status{Version: Version, Started: d.started, DataDir: d.cfg.DataDir, NATS: d.natsMode(), Tools: d.tools}
+	for _, r := range duct.Runtimes {
+		if _, err := d.tools.For(r); err == nil {
+			s.Runtimes = append(s.Runtimes, string(r))
+		}
+	}
+	return s
+}

@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/instance"
+	"github.com/duct-dev/duct/internal/store"
+)
+
+// syncAll makes the data plane serve every function's active version.
+func (d *Daemon) syncAll(ctx context.Context) error {
+	fns, err := d.store.Functions(ctx)
+	if err != nil {
+		return fmt.Errorf("load functions: %w", err)
+	}
+	for _, f := range fns {
+		if err := d.apply(ctx, f.Name); err != nil {
+			// One broken function must not keep the others down.
+			d.log.Error("cannot serve function", "function", f.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// apply makes this node serve the active version of name (or stop serving
+// it, when it is gone). It is idempotent.
+func (d *Daemon) apply(ctx context.Context, name string) error {
+	_, v, err := d.store.ActiveVersion(ctx, name)
+	if errors.Is(err, duct.ErrNotFound) {
+		d.remove(name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	dir, err := d.cache.Ensure(ctx, v.ArtifactDigest)
+	if err != nil {
+		return err
+	}
+	d.launcher.Warm(v.Spec.Runtime)
+	d.pools.Set(&instance.Target{Version: &v, Dir: dir, Env: v.Spec.Env})
+	d.mu.Lock()
+	d.applied[name] = v.Number
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Daemon) remove(name string) {
+	d.pools.Remove(name)
+	d.mu.Lock()
+	delete(d.applied, name)
+	d.mu.Unlock()
+	d.metrics.Forget(name)
+}
+
+// follow applies changes other nodes (or this one) make to the store.
+func (d *Daemon) follow(ctx context.Context, events <-chan *store.FunctionEvent) {
+	for ev := range events {
+		if ev == nil {
+			continue
+		}
+		if ev.Deleted {
+			d.remove(ev.Name)
+			continue
+		}
+		d.mu.Lock()
+		cur := d.applied[ev.Name]
+		d.mu.Unlock()
+		if ev.State.Active == 0 || ev.State.Active == cur {
+			continue
+		}
+		for attempt := 0; ; attempt++ {
+			err := d.apply(ctx, ev.Name)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			d.log.Warn("apply function change", "function", ev.Name, "attempt", attempt+1, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(min(time.Duration(attempt+1)*time.Second, 30*time.Second)):
+			}
+		}
+	}
+}
+
+// checker proves a freshly built artifact starts, before it is recorded.
+type checker struct{ l *instance.Launcher }
+
+func (c checker) Check(ctx context.Context, v *duct.Version, dir string) error {
+	c.l.Warm(v.Spec.Runtime)
+	inst, err := c.l.Launch(ctx, &instance.Target{Version: v, Dir: dir, Env: v.Spec.Env})
+	if err != nil {
+		return err
+	}
+	inst.Kill()
+	return nil
+}

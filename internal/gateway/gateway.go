@@ -1,0 +1,334 @@
+// Package gateway serves ANY /fn/{name}[/{path…}]: it finds the function's
+// pool, acquires an instance slot, proxies the request with full HTTP
+// semantics (streamed both ways, within size and time limits), releases
+// the slot and records the invocation. Platform failures are answered as
+// problem details; the function's own responses pass through untouched.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/id"
+	"github.com/duct-dev/duct/internal/metrics"
+	"github.com/duct-dev/duct/internal/pool"
+	"github.com/duct-dev/duct/internal/problem"
+)
+
+// Prefix is where functions are mounted.
+const Prefix = "/fn/"
+
+// Router finds the pool serving a function.
+type Router interface {
+	Lookup(name string) *pool.Pool
+}
+
+// Config configures a Gateway. Zero values get defaults in New.
+type Config struct {
+	Router Router
+	Logs   duct.LogSink
+	Logger *slog.Logger
+	// MaxRequestBody and MaxResponseBody bound synchronous bodies; 0 means
+	// duct.MaxSyncBody (6 MiB), negative means unlimited.
+	MaxRequestBody  int64
+	MaxResponseBody int64
+}
+
+// Gateway is the function-invocation HTTP handler.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Gateway.
+func New(cfg Config) *Gateway {
+	if cfg.MaxRequestBody == 0 {
+		cfg.MaxRequestBody = int64(duct.MaxSyncBody)
+	}
+	if cfg.MaxResponseBody == 0 {
+		cfg.MaxResponseBody = int64(duct.MaxSyncBody)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{cfg: cfg, log: cfg.Logger}
+}
+
+// Response headers Duct adds.
+const (
+	HeaderRequestID  = "X-Request-Id"
+	HeaderInvocation = "X-Duct-Invocation-Id"
+	HeaderDeadline   = "X-Duct-Deadline-Ms"
+)
+
+var (
+	errRequestTooLarge  = errors.New("request body too large")
+	errResponseTooLarge = errors.New("response body too large")
+)
+
+// ServeHTTP invokes the function named in the path.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	invID := id.New()
+	w.Header().Set(HeaderRequestID, invID)
+	name, rest, ok := splitPath(r.URL.Path)
+	if !ok {
+		problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "invoke a function at /fn/{name}")
+		return
+	}
+	p := g.cfg.Router.Lookup(name)
+	if p == nil {
+		problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "no function named "+strconv.Quote(name))
+		return
+	}
+	if g.cfg.MaxRequestBody > 0 && r.ContentLength > g.cfg.MaxRequestBody {
+		problem.WriteStatus(w, r, invID, http.StatusRequestEntityTooLarge, "Content Too Large",
+			"request body exceeds "+strconv.FormatInt(g.cfg.MaxRequestBody, 10)+" bytes")
+		return
+	}
+	g.invoke(w, r, p, name, rest, invID)
+}
+
+// splitPath splits "/fn/name/rest" into name and "/rest".
+func splitPath(path string) (name, rest string, ok bool) {
+	s, ok := strings.CutPrefix(path, Prefix)
+	if !ok || s == "" {
+		return "", "", false
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i:], true
+	}
+	return s, "/", true
+}
+
+// invocation is one request's record while it runs.
+type invocation struct {
+	id      string
+	start   time.Time
+	version *duct.Version
+	lease   *pool.Lease
+	status  int
+	outcome duct.Outcome
+	err     string
+}
+
+func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, name, rest, invID string) {
+	inv := invocation{id: invID, start: time.Now()}
+	var lease *pool.Lease
+	var err error
+	for range 3 {
+		inv.version = p.Version()
+		lease, err = p.Acquire(r.Context(), invID)
+		if !errors.Is(err, pool.ErrRetired) {
+			break
+		}
+		// A redeploy retired this version between lookup and acquire:
+		// follow the route to the new one.
+		if p = g.cfg.Router.Lookup(name); p == nil {
+			problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "no function named "+strconv.Quote(name))
+			return
+		}
+	}
+	fm := p.Metrics()
+	if err != nil {
+		switch {
+		case errors.Is(err, pool.ErrRetired):
+			err = duct.ErrUnavailable
+		case r.Context().Err() != nil:
+			fm.Invocation(duct.OutcomeCanceled)
+			return
+		}
+		inv.outcome = duct.OutcomeThrottled
+		if errors.Is(err, duct.ErrInitFailed) {
+			inv.outcome = duct.OutcomeInitFailed
+			g.log.Warn("invocation failed: instance did not start", "function", name, "invocation", invID, "err", err)
+		}
+		inv.err = err.Error()
+		status, _ := problem.Status(err)
+		inv.status = status
+		problem.Write(w, r, invID, err, clientDetail(err))
+		g.finish(&inv, fm)
+		return
+	}
+	inv.lease = lease
+	kill := g.proxy(w, r, lease, rest, &inv)
+	lease.Release(kill)
+	g.finish(&inv, fm)
+}
+
+// clientDetail is what a caller may see of a platform error: the first
+// KiB of its message.
+func clientDetail(err error) string {
+	s := err.Error()
+	if len(s) > 1024 {
+		s = s[:1024] + "…"
+	}
+	return s
+}
+
+// proxy sends r to the leased instance and streams the answer back. It
+// reports whether the instance must be killed.
+func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Lease, rest string, inv *invocation) (kill bool) {
+	timeout := inv.version.Spec.Timeout.D()
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+
+	out := outbound(ctx, r, lease.Instance.Addr, rest, inv.id, deadline)
+	var body *limitedBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &limitedBody{r: r.Body, left: g.cfg.MaxRequestBody}
+		out.Body = body
+	}
+	resp, err := lease.Instance.RoundTrip(out)
+	if err != nil {
+		return g.failed(w, r, ctx, inv, lease, body, err)
+	}
+	defer resp.Body.Close()
+	if g.cfg.MaxResponseBody > 0 && resp.ContentLength > g.cfg.MaxResponseBody {
+		inv.outcome, inv.status, inv.err = duct.OutcomeError, http.StatusBadGateway, errResponseTooLarge.Error()
+		problem.WriteStatus(w, r, inv.id, http.StatusBadGateway, "Response Too Large",
+			"the function's response exceeds "+strconv.FormatInt(g.cfg.MaxResponseBody, 10)+" bytes")
+		return false
+	}
+	h := w.Header()
+	for k, vv := range resp.Header {
+		if hopByHop(k) {
+			continue
+		}
+		h[k] = vv
+	}
+	h.Set(HeaderRequestID, inv.id)
+	w.WriteHeader(resp.StatusCode)
+	inv.status = resp.StatusCode
+	inv.outcome = duct.OutcomeSuccess
+	if resp.StatusCode >= 500 {
+		inv.outcome = duct.OutcomeError
+	}
+	if err := g.copyBody(w, resp, ctx); err != nil {
+		switch {
+		case errors.Is(err, errResponseTooLarge):
+			inv.outcome, inv.err = duct.OutcomeError, err.Error()
+		case r.Context().Err() != nil:
+			inv.outcome = duct.OutcomeCanceled
+		case ctx.Err() != nil:
+			inv.outcome, inv.err, kill = duct.OutcomeTimeout, "timed out after "+timeout.String()+" while streaming the response", true
+		case lease.Instance.Exited():
+			inv.outcome, inv.err = duct.OutcomeCrash, "instance "+lease.Instance.ExitReason()
+		default:
+			inv.outcome, inv.err = duct.OutcomeError, err.Error()
+		}
+		// The status line is out: all we can do is cut the response short.
+		panic(http.ErrAbortHandler)
+	}
+	return false
+}
+
+// failed answers a request whose round trip to the instance failed.
+func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, ctx context.Context, inv *invocation, lease *pool.Lease, body *limitedBody, err error) bool {
+	timeout := inv.version.Spec.Timeout.D()
+	switch {
+	case body != nil && body.tooLarge:
+		inv.outcome, inv.status, inv.err = duct.OutcomeError, http.StatusRequestEntityTooLarge, errRequestTooLarge.Error()
+		problem.WriteStatus(w, r, inv.id, http.StatusRequestEntityTooLarge, "Content Too Large",
+			"request body exceeds "+strconv.FormatInt(g.cfg.MaxRequestBody, 10)+" bytes")
+		return false
+	case r.Context().Err() != nil:
+		inv.outcome = duct.OutcomeCanceled
+		return false
+	case ctx.Err() != nil:
+		inv.outcome, inv.status = duct.OutcomeTimeout, http.StatusGatewayTimeout
+		inv.err = "function did not answer within its timeout of " + timeout.String()
+		problem.Write(w, r, inv.id, duct.ErrTimeout, inv.err)
+		return true
+	}
+	// The instance broke the connection: it crashed, or exited.
+	select {
+	case <-lease.Instance.Done():
+	case <-time.After(50 * time.Millisecond):
+	}
+	inv.outcome, inv.status = duct.OutcomeCrash, http.StatusBadGateway
+	if lease.Instance.Exited() {
+		inv.err = "instance " + lease.Instance.ExitReason() + " while handling the request"
+	} else {
+		inv.err = "instance closed the connection: " + err.Error()
+	}
+	problem.Write(w, r, inv.id, duct.ErrCrashed, inv.err)
+	return true
+}
+
+// finish records the invocation: its report in the log, its metrics.
+func (g *Gateway) finish(inv *invocation, fm *metrics.Function) {
+	d := time.Since(inv.start)
+	rep := &duct.Report{
+		Invocation:     inv.id,
+		Function:       inv.version.Function,
+		Version:        inv.version.Number,
+		Start:          inv.start,
+		Duration:       d,
+		BilledDuration: billed(d),
+		MemorySize:     inv.version.Spec.Memory,
+		Status:         inv.status,
+		Outcome:        inv.outcome,
+		Error:          inv.err,
+	}
+	if l := inv.lease; l != nil {
+		rep.Instance = l.Instance.ID
+		rep.QueueWait = l.QueueWait
+		rep.MaxMemoryUsed = duct.ByteSize(l.Instance.PeakMemoryCached())
+		if l.Cold {
+			rep.InitDuration = l.InitDuration
+		}
+	}
+	fm.Duration.Observe(d.Seconds())
+	fm.Invocation(inv.outcome)
+	if g.cfg.Logs != nil {
+		g.cfg.Logs.Log(duct.LogEntry{Time: rep.Start.Add(d), Function: rep.Function, Version: rep.Version,
+			Instance: rep.Instance, Invocation: rep.Invocation, Stream: duct.LogReport, Report: rep})
+	}
+}
+
+func billed(d time.Duration) time.Duration {
+	g := duct.BillingGranularity
+	return (d + g - 1) / g * g
+}
+
+// bufPool holds copy buffers for response bodies.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (g *Gateway) copyBody(w http.ResponseWriter, resp *http.Response, ctx context.Context) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	flush := resp.ContentLength < 0 // streamed: pass chunks on as they come
+	fl, _ := w.(http.Flusher)
+	var n int64
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			if g.cfg.MaxResponseBody > 0 && n > g.cfg.MaxResponseBody {
+				return errResponseTooLarge
+			}
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return werr
+			}
+			if flush && fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}

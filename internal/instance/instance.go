@@ -1,0 +1,133 @@
+// Package instance launches and talks to function instances: a process
+// serving one function version over HTTP on loopback. It keeps pre-started
+// language runtimes ("spares") so that a cold start only loads the user's
+// module, captures the instance's output as tagged log lines, and carries
+// requests to the instance.
+package instance
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/sandbox"
+)
+
+// Instance is one running instance of a function version.
+type Instance struct {
+	ID        string
+	Function  string
+	Version   int
+	Addr      string // host:port on loopback
+	StartedAt time.Time
+	// InitDuration is how long the instance took to become ready, as seen
+	// by the request that waited for it.
+	InitDuration time.Duration
+
+	proc      *sandbox.Process
+	ctrl      net.Conn // shim control socket; nil for bring-your-own servers
+	transport *http.Transport
+	logs      *logPump
+	served    atomic.Int64
+
+	peak     atomic.Int64 // cached PeakMemory
+	peakRead atomic.Int64 // when peak was read, Unix ns
+}
+
+// RoundTrip sends one request to the instance.
+func (i *Instance) RoundTrip(req *http.Request) (*http.Response, error) {
+	return i.transport.RoundTrip(req)
+}
+
+// Done is closed when the instance's process has exited.
+func (i *Instance) Done() <-chan struct{} { return i.proc.Done() }
+
+// Exited reports whether the process has exited.
+func (i *Instance) Exited() bool { return i.proc.Exited() }
+
+// ExitReason says how the process ended, once Done.
+func (i *Instance) ExitReason() string { return i.proc.ExitReason() }
+
+// PID is the instance process id.
+func (i *Instance) PID() int { return i.proc.PID() }
+
+// PeakMemory is the most memory the instance has used, in bytes.
+func (i *Instance) PeakMemory() int64 { return i.proc.PeakMemory() }
+
+// PeakMemoryCached is PeakMemory read at most every 100 ms, for the hot
+// path.
+func (i *Instance) PeakMemoryCached() int64 {
+	now := time.Now().UnixNano()
+	if now-i.peakRead.Load() > int64(100*time.Millisecond) {
+		i.peakRead.Store(now)
+		i.peak.Store(i.proc.PeakMemory())
+	}
+	return i.peak.Load()
+}
+
+// Served counts requests that completed on this instance.
+func (i *Instance) Served() int64 { return i.served.Load() }
+
+// Begin tags the instance's output with an invocation id until End. Use
+// it only while the instance serves one request at a time.
+func (i *Instance) Begin(invocation string) { i.logs.begin(invocation) }
+
+// End settles the output written so far under the current invocation and
+// stops tagging. It counts the request as served.
+func (i *Instance) End() {
+	i.served.Add(1)
+	i.logs.end()
+}
+
+// Kill stops the instance at once.
+func (i *Instance) Kill() {
+	i.proc.Kill()
+	i.close()
+}
+
+// Stop asks the instance to exit, killing it after grace, and waits.
+func (i *Instance) Stop(grace time.Duration) {
+	i.proc.Stop(grace)
+	i.close()
+}
+
+func (i *Instance) close() {
+	if i.ctrl != nil {
+		i.ctrl.Close()
+	}
+	i.transport.CloseIdleConnections()
+}
+
+// Info describes the instance for the API.
+func (i *Instance) Info(state string, inflight int) duct.InstanceInfo {
+	return duct.InstanceInfo{
+		ID:        i.ID,
+		Version:   i.Version,
+		State:     state,
+		InFlight:  inflight,
+		StartedAt: i.StartedAt,
+		PID:       i.PID(),
+		Served:    i.Served(),
+		MaxMemory: i.PeakMemory(),
+	}
+}
+
+func newTransport(addr string, conns int) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		},
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     0,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		WriteBufferSize:     32 << 10,
+		ReadBufferSize:      32 << 10,
+		Proxy:               nil,
+	}
+}

@@ -1,0 +1,446 @@
+package instance
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/id"
+	"github.com/duct-dev/duct/internal/sandbox"
+)
+
+// Config says how to start instances. Zero values get defaults in New.
+type Config struct {
+	// Node and Python are the interpreters (real paths, not version
+	// manager shims); NodeShim and PythonShim the shim entry files.
+	Node, Python         string
+	NodeShim, PythonShim string
+	// Spares is how many pre-started runtimes to keep per language in use.
+	// 0 means 2; negative disables spares.
+	Spares int
+	// StartTimeout bounds how long an instance may take to become ready.
+	// 0 means 30s.
+	StartTimeout time.Duration
+	// StopGrace is how long a stopping instance gets after SIGTERM. 0
+	// means 2s.
+	StopGrace time.Duration
+	Logs      duct.LogSink
+	Logger    *slog.Logger
+}
+
+// Target is what to launch: a version and where its artifact is on disk.
+type Target struct {
+	Version *duct.Version
+	Dir     string            // extracted artifact root
+	Env     map[string]string // the function's environment
+}
+
+// Launcher starts instances. It is safe for concurrent use.
+type Launcher struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex // guards spares
+	spares map[duct.Runtime]*spareQueue
+}
+
+// New returns a Launcher for cfg.
+func New(cfg Config) *Launcher {
+	if cfg.Spares == 0 {
+		cfg.Spares = 2
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Launcher{cfg: cfg, log: cfg.Logger, spares: map[duct.Runtime]*spareQueue{}}
+}
+
+// StopGrace is the configured grace period for stopping instances.
+func (l *Launcher) StopGrace() time.Duration { return l.cfg.StopGrace }
+
+// Warm starts keeping spares for runtime r (a function using it exists).
+func (l *Launcher) Warm(r duct.Runtime) {
+	if q := l.queue(r); q != nil {
+		q.refill()
+	}
+}
+
+// Close stops all spares.
+func (l *Launcher) Close() {
+	l.mu.Lock()
+	qs := l.spares
+	l.spares = map[duct.Runtime]*spareQueue{}
+	l.mu.Unlock()
+	for _, q := range qs {
+		q.close()
+	}
+}
+
+func (l *Launcher) queue(r duct.Runtime) *spareQueue {
+	var argv []string
+	switch r {
+	case duct.RuntimeNode:
+		argv = []string{l.cfg.Node, l.cfg.NodeShim}
+	case duct.RuntimePython:
+		argv = []string{l.cfg.Python, "-I", "-u", l.cfg.PythonShim}
+	default:
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.spares[r]
+	if q == nil {
+		q = &spareQueue{l: l, runtime: r, argv: argv, want: max(l.cfg.Spares, 0)}
+		q.ready = make(chan *started, max(q.want, 1))
+		l.spares[r] = q
+	}
+	return q
+}
+
+// baseEnv is every instance's environment before the function's own.
+func baseEnv() []string {
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=/tmp",
+		"TMPDIR=/tmp",
+		"LANG=C.UTF-8",
+		"PYTHONUNBUFFERED=1",
+		"PYTHONDONTWRITEBYTECODE=1",
+		"NODE_ENV=production",
+	}
+}
+
+// Launch starts an instance of t and waits until it is ready to serve.
+func (l *Launcher) Launch(ctx context.Context, t *Target) (*Instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.StartTimeout)
+	defer cancel()
+	v := t.Version
+	begin := time.Now()
+	var (
+		s   *started
+		err error
+	)
+	switch {
+	case v.Run.Protocol == duct.ProtocolShim && len(v.Run.Command) == 0:
+		s, err = l.fromSpare(ctx, t)
+	case v.Run.Protocol == duct.ProtocolShim:
+		s, err = l.start(ctx, t.command(), t.env(), t.Dir, true)
+	case v.Run.Protocol == duct.ProtocolPort:
+		s, err = l.startPort(ctx, t)
+	default:
+		err = fmt.Errorf("unknown protocol %q", v.Run.Protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s version %d: %w", duct.ErrInitFailed, v.Function, v.Number, err)
+	}
+	inst := &Instance{
+		ID:           id.Short(),
+		Function:     v.Function,
+		Version:      v.Number,
+		Addr:         s.addr,
+		StartedAt:    begin,
+		InitDuration: time.Since(begin),
+		proc:         s.proc,
+		ctrl:         s.ctrl,
+		logs:         s.logs,
+		transport:    newTransport(s.addr, v.Spec.Concurrency),
+	}
+	s.logs.identify(v.Function, v.Number, inst.ID)
+	s.logs.platform(fmt.Sprintf("instance %s started in %s", inst.ID, inst.InitDuration.Round(10*time.Microsecond)))
+	return inst, nil
+}
+
+func (t *Target) command() []string {
+	argv := append([]string(nil), t.Version.Run.Command...)
+	if len(argv) > 0 && !filepath.IsAbs(argv[0]) {
+		argv[0] = filepath.Join(t.Dir, argv[0])
+	}
+	return argv
+}
+
+func (t *Target) env() []string {
+	env := baseEnv()
+	for k, val := range t.Env {
+		env = append(env, k+"="+val)
+	}
+	v := t.Version
+	env = append(env,
+		"DUCT_FUNCTION="+v.Function,
+		"DUCT_VERSION="+strconv.Itoa(v.Number),
+		"DUCT_HANDLER="+v.Spec.Handler,
+		"DUCT_SIGNATURE="+string(v.Spec.Signature),
+		"DUCT_MEMORY_MB="+strconv.FormatInt(int64(v.Spec.Memory/duct.MiB), 10),
+	)
+	return env
+}
+
+// started is a process that has reached ready.
+type started struct {
+	proc *sandbox.Process
+	addr string
+	ctrl net.Conn
+	rd   *bufio.Reader
+	logs *logPump
+}
+
+func (s *started) kill() {
+	s.proc.Kill()
+	if s.ctrl != nil {
+		s.ctrl.Close()
+	}
+}
+
+// start starts argv with a pre-bound listener on fd 3 and a control socket
+// on fd 4, and waits for the shim's ready line.
+func (l *Launcher) start(ctx context.Context, argv, env []string, dir string, shimReady bool) (*started, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("no command")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	lnFile, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer lnFile.Close()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	parentF := os.NewFile(uintptr(fds[0]), "control")
+	childF := os.NewFile(uintptr(fds[1]), "control-child")
+	defer childF.Close()
+	ctrl, err := net.FileConn(parentF)
+	parentF.Close()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		ctrl.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		ctrl.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	env = append(env, "PORT="+port, "DUCT_LISTEN_FD=3", "DUCT_CONTROL_FD=4")
+	proc, err := sandbox.Start(sandbox.Spec{
+		Path:       argv[0],
+		Args:       argv,
+		Env:        env,
+		Dir:        dir,
+		ExtraFiles: []*os.File{lnFile, childF},
+		Stdout:     outW,
+		Stderr:     errW,
+	})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		ctrl.Close()
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	logs := newLogPump(l.cfg.Logs, outR, errR)
+	logs.start()
+	s := &started{proc: proc, addr: addr, ctrl: ctrl, rd: bufio.NewReader(ctrl), logs: logs}
+	if shimReady {
+		var msg struct {
+			Ready bool `json:"ready"`
+		}
+		if err := s.await(ctx, &msg); err != nil || !msg.Ready {
+			s.kill()
+			return nil, s.failure("waiting for ready", err)
+		}
+	}
+	return s, nil
+}
+
+// await reads one JSON line from the control socket, bounded by ctx and
+// by the process exiting.
+func (s *started) await(ctx context.Context, v any) error {
+	type result struct {
+		line []byte
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := s.rd.ReadBytes('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.err
+		}
+		return json.Unmarshal(r.line, v)
+	case <-ctx.Done():
+		s.ctrl.SetReadDeadline(time.Now())
+		<-ch
+		s.ctrl.SetReadDeadline(time.Time{})
+		return ctx.Err()
+	}
+}
+
+// failure builds a start-up error with what the process said.
+func (s *started) failure(stage string, err error) error {
+	if s.proc.Exited() || errors.Is(err, context.DeadlineExceeded) || err != nil {
+		select {
+		case <-s.proc.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var b strings.Builder
+	if errors.Is(err, context.DeadlineExceeded) {
+		b.WriteString("did not become ready in time")
+	} else if s.proc.Exited() {
+		b.WriteString("process " + s.proc.ExitReason())
+	} else if err != nil {
+		b.WriteString(stage + ": " + err.Error())
+	}
+	if tail := s.logs.recent(); len(tail) > 0 {
+		b.WriteString("; output:\n" + strings.Join(tail, "\n"))
+	}
+	return errors.New(b.String())
+}
+
+type loadMsg struct {
+	Op        string            `json:"op"`
+	Dir       string            `json:"dir"`
+	Entry     string            `json:"entry"`
+	Handler   string            `json:"handler"`
+	Signature duct.Signature    `json:"signature"`
+	Env       map[string]string `json:"env"`
+	Function  string            `json:"function"`
+	Version   int               `json:"version"`
+	MemoryMB  int64             `json:"memoryMB"`
+	TimeoutMs int64             `json:"timeoutMs"`
+}
+
+// fromSpare specialises a pre-started runtime for t.
+func (l *Launcher) fromSpare(ctx context.Context, t *Target) (*started, error) {
+	q := l.queue(t.Version.Spec.Runtime)
+	if q == nil {
+		return nil, fmt.Errorf("runtime %q has no shim", t.Version.Spec.Runtime)
+	}
+	s, err := q.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := t.Version
+	env := map[string]string{
+		"DUCT_FUNCTION":  v.Function,
+		"DUCT_VERSION":   strconv.Itoa(v.Number),
+		"DUCT_MEMORY_MB": strconv.FormatInt(int64(v.Spec.Memory/duct.MiB), 10),
+	}
+	for k, val := range t.Env {
+		env[k] = val
+	}
+	msg, _ := json.Marshal(loadMsg{
+		Op: "load", Dir: t.Dir, Entry: v.Run.Entry, Handler: v.Spec.Handler,
+		Signature: v.Spec.Signature, Env: env, Function: v.Function, Version: v.Number,
+		MemoryMB: int64(v.Spec.Memory / duct.MiB), TimeoutMs: v.Spec.Timeout.D().Milliseconds(),
+	})
+	if _, err := s.ctrl.Write(append(msg, '\n')); err != nil {
+		s.kill()
+		return nil, s.failure("load", err)
+	}
+	var reply struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := s.await(ctx, &reply); err != nil {
+		s.kill()
+		return nil, s.failure("load", err)
+	}
+	if !reply.OK {
+		s.kill()
+		return nil, errors.New(reply.Error)
+	}
+	return s, nil
+}
+
+// startPort starts a bring-your-own server and polls $PORT until it
+// accepts connections.
+func (l *Launcher) startPort(ctx context.Context, t *Target) (*started, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	argv := t.command()
+	env := append(t.env(), "PORT="+strconv.Itoa(port))
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	proc, err := sandbox.Start(sandbox.Spec{Path: argv[0], Args: argv, Env: env, Dir: t.Dir, Stdout: outW, Stderr: errW})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, err
+	}
+	logs := newLogPump(l.cfg.Logs, outR, errR)
+	logs.start()
+	s := &started{proc: proc, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logs: logs}
+	wait := 500 * time.Microsecond
+	for {
+		c, err := net.DialTimeout("tcp", s.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			s.kill()
+			return nil, s.failure("waiting for $PORT", ctx.Err())
+		case <-proc.Done():
+			return nil, s.failure("waiting for $PORT", nil)
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 20*time.Millisecond)
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
