@@ -293,3 +293,6 @@ func (d *Daemon) status() any {
 	}
 	return s
 }
+
+// Instances lists the live instances of a function on this node.
+func (d *Daemon) Instances(name string) []duct.InstanceInfo { return d.pools.Instances(name) }
