@@ -184,6 +184,8 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 	out := outbound(ctx, r, lease.Instance.Addr, rest, inv.id, deadline)
 	var body *limitedBody
 	if r.Body != nil && r.Body != http.NoBody {
+		// Let the answer start while the request body still streams in.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 		body = &limitedBody{r: r.Body, left: g.cfg.MaxRequestBody}
 		out.Body = body
 	}
