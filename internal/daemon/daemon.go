@@ -118,8 +118,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	runDir := filepath.Join(d.cfg.DataDir, "run")
+	os.RemoveAll(runDir) // sockets of instances that died with a previous run
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return err
+	}
 	d.launcher = instance.New(instance.Config{
-		Node: d.tools.Node.Path, Python: d.tools.Python.Path,
+		RunDir: runDir,
+		Node:   d.tools.Node.Path, Python: d.tools.Python.Path,
 		NodeShim: shims.Node, PythonShim: shims.Python,
 		Spares: d.cfg.Spares, Logs: d.logs, Logger: d.log,
 	})
@@ -214,7 +220,14 @@ func (d *Daemon) handler() http.Handler {
 		fmt.Fprintf(w, "Duct %s\nfunctions: %s/fn/{name}\napi: %s/api/v1/ (OpenAPI at /api/v1/openapi.json)\n",
 			Version, d.baseURL(r), d.baseURL(r))
 	})
-	return mux
+	// Invocations skip the mux's pattern matching: they are the hot path.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, gateway.Prefix) {
+			d.gateway.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the server listens on.

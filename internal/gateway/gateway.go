@@ -6,7 +6,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/id"
+	"github.com/duct-dev/duct/internal/instance"
 	"github.com/duct-dev/duct/internal/metrics"
 	"github.com/duct-dev/duct/internal/pool"
 	"github.com/duct-dev/duct/internal/problem"
@@ -77,7 +77,7 @@ var (
 // ServeHTTP invokes the function named in the path.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	invID := id.New()
-	w.Header().Set(HeaderRequestID, invID)
+	w.Header()[HeaderRequestID] = []string{invID}
 	name, rest, ok := splitPath(r.URL.Path)
 	if !ok {
 		problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "invoke a function at /fn/{name}")
@@ -177,21 +177,18 @@ func clientDetail(err error) string {
 // reports whether the instance must be killed.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Lease, rest string, inv *invocation) (kill bool) {
 	timeout := inv.version.Spec.Timeout.D()
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-
-	out := outbound(ctx, r, lease.Instance.Addr, rest, inv.id, deadline)
+	deadline := time.Now().Add(timeout)
+	out := outbound(r, rest, inv.id, deadline)
 	var body *limitedBody
-	if r.Body != nil && r.Body != http.NoBody {
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		// Let the answer start while the request body still streams in.
 		_ = http.NewResponseController(w).EnableFullDuplex()
 		body = &limitedBody{r: r.Body, left: g.cfg.MaxRequestBody}
 		out.Body = body
 	}
-	resp, err := lease.Instance.RoundTrip(out)
+	resp, err := lease.Instance.Do(r.Context(), out, deadline)
 	if err != nil {
-		return g.failed(w, r, ctx, inv, lease, body, err)
+		return g.failed(w, r, inv, lease, body, err)
 	}
 	defer resp.Body.Close()
 	if g.cfg.MaxResponseBody > 0 && resp.ContentLength > g.cfg.MaxResponseBody {
@@ -207,20 +204,20 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 		}
 		h[k] = vv
 	}
-	h.Set(HeaderRequestID, inv.id)
+	h[HeaderRequestID] = []string{inv.id}
 	w.WriteHeader(resp.StatusCode)
 	inv.status = resp.StatusCode
 	inv.outcome = duct.OutcomeSuccess
 	if resp.StatusCode >= 500 {
 		inv.outcome = duct.OutcomeError
 	}
-	if err := g.copyBody(w, resp, ctx); err != nil {
+	if err := g.copyBody(w, resp); err != nil {
 		switch {
 		case errors.Is(err, errResponseTooLarge):
 			inv.outcome, inv.err = duct.OutcomeError, err.Error()
 		case r.Context().Err() != nil:
 			inv.outcome = duct.OutcomeCanceled
-		case ctx.Err() != nil:
+		case errors.Is(err, instance.ErrDeadline):
 			inv.outcome, inv.err, kill = duct.OutcomeTimeout, "timed out after "+timeout.String()+" while streaming the response", true
 		case lease.Instance.Exited():
 			inv.outcome, inv.err = duct.OutcomeCrash, "instance "+lease.Instance.ExitReason()
@@ -233,8 +230,8 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 	return false
 }
 
-// failed answers a request whose round trip to the instance failed.
-func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, ctx context.Context, inv *invocation, lease *pool.Lease, body *limitedBody, err error) bool {
+// failed answers a request whose exchange with the instance failed.
+func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, inv *invocation, lease *pool.Lease, body *limitedBody, err error) bool {
 	timeout := inv.version.Spec.Timeout.D()
 	switch {
 	case body != nil && body.tooLarge:
@@ -245,7 +242,7 @@ func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, ctx context.Con
 	case r.Context().Err() != nil:
 		inv.outcome = duct.OutcomeCanceled
 		return false
-	case ctx.Err() != nil:
+	case errors.Is(err, instance.ErrDeadline):
 		inv.outcome, inv.status = duct.OutcomeTimeout, http.StatusGatewayTimeout
 		inv.err = "function did not answer within its timeout of " + timeout.String()
 		problem.Write(w, r, inv.id, duct.ErrTimeout, inv.err)
@@ -305,7 +302,7 @@ func billed(d time.Duration) time.Duration {
 // bufPool holds copy buffers for response bodies.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func (g *Gateway) copyBody(w http.ResponseWriter, resp *http.Response, ctx context.Context) error {
+func (g *Gateway) copyBody(w http.ResponseWriter, resp *http.Response) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +29,7 @@ func hopByHop(k string) bool { return hopByHopHeaders[k] }
 
 // outbound builds the request to the instance from the client's. The
 // client's header map is reused: the handler owns it.
-func outbound(ctx context.Context, r *http.Request, addr, rest, invID string, deadline time.Time) *http.Request {
+func outbound(r *http.Request, rest, invID string, deadline time.Time) *http.Request {
 	h := r.Header
 	if c := h.Get("Connection"); c != "" {
 		for _, f := range strings.Split(c, ",") {
@@ -40,7 +39,7 @@ func outbound(ctx context.Context, r *http.Request, addr, rest, invID string, de
 		}
 	}
 	for k := range h {
-		if hopByHopHeaders[k] || strings.HasPrefix(k, "X-Duct-") {
+		if hopByHopHeaders[k] || strings.HasPrefix(k, "X-Duct-") || k == "Expect" {
 			delete(h, k)
 		}
 	}
@@ -62,7 +61,7 @@ func outbound(ctx context.Context, r *http.Request, addr, rest, invID string, de
 		}
 		h["X-Forwarded-Proto"] = []string{proto}
 	}
-	u := &url.URL{Scheme: "http", Host: addr, Path: rest, RawQuery: r.URL.RawQuery}
+	u := &url.URL{Path: rest, RawQuery: r.URL.RawQuery}
 	if r.URL.RawPath != "" {
 		// Keep the client's escaping of the path suffix. Function names
 		// need no escaping, so the prefix is the same in both forms.
@@ -84,7 +83,7 @@ func outbound(ctx context.Context, r *http.Request, addr, rest, invID string, de
 		ContentLength: r.ContentLength,
 		Host:          r.Host,
 	}
-	return out.WithContext(ctx)
+	return out
 }
 
 // limitedBody passes the client's body on and stops it at the limit.

@@ -7,7 +7,7 @@ package instance
 
 import (
 	"context"
-	"net"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -21,26 +21,33 @@ type Instance struct {
 	ID        string
 	Function  string
 	Version   int
-	Addr      string // host:port on loopback
+	Addr      string // "unix:PATH" or "tcp:HOST:PORT"
 	StartedAt time.Time
 	// InitDuration is how long the instance took to become ready, as seen
 	// by the request that waited for it.
 	InitDuration time.Duration
 
-	proc      *sandbox.Process
-	ctrl      net.Conn // shim control socket; nil for bring-your-own servers
-	transport *http.Transport
-	logs      *logPump
-	served    atomic.Int64
+	proc   *sandbox.Process
+	ctrl   io.Closer // shim control socket; nil for bring-your-own servers
+	client *client
+	logs   *logPump
+	served atomic.Int64
 
 	peak     atomic.Int64 // cached PeakMemory
 	peakRead atomic.Int64 // when peak was read, Unix ns
 }
 
-// RoundTrip sends one request to the instance.
-func (i *Instance) RoundTrip(req *http.Request) (*http.Response, error) {
-	return i.transport.RoundTrip(req)
+// Do sends one request to the instance: req.URL carries path and query,
+// req.Host the Host header. deadline bounds the whole exchange, the
+// response body included; ctx ending aborts it. A request past its
+// deadline fails with an error matching ErrDeadline.
+func (i *Instance) Do(ctx context.Context, req *http.Request, deadline time.Time) (*http.Response, error) {
+	return i.client.do(ctx, req, deadline)
 }
+
+// ErrDeadline is returned, or read from a response body, when a request
+// runs past its deadline.
+var ErrDeadline = errDeadline
 
 // Done is closed when the instance's process has exited.
 func (i *Instance) Done() <-chan struct{} { return i.proc.Done() }
@@ -95,10 +102,11 @@ func (i *Instance) Stop(grace time.Duration) {
 }
 
 func (i *Instance) close() {
+	removeSocket(i.Addr)
 	if i.ctrl != nil {
 		i.ctrl.Close()
 	}
-	i.transport.CloseIdleConnections()
+	i.client.close()
 }
 
 // Info describes the instance for the API.
@@ -112,22 +120,5 @@ func (i *Instance) Info(state string, inflight int) duct.InstanceInfo {
 		PID:       i.PID(),
 		Served:    i.Served(),
 		MaxMemory: i.PeakMemory(),
-	}
-}
-
-func newTransport(addr string, conns int) *http.Transport {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	return &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", addr)
-		},
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     0,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-		WriteBufferSize:     32 << 10,
-		ReadBufferSize:      32 << 10,
-		Proxy:               nil,
 	}
 }

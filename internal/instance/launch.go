@@ -33,6 +33,9 @@ type Config struct {
 	// StartTimeout bounds how long an instance may take to become ready.
 	// 0 means 30s.
 	StartTimeout time.Duration
+	// RunDir holds instances' Unix sockets; it should be private to
+	// Duct's uid. Empty means abstract sockets.
+	RunDir string
 	// StopGrace is how long a stopping instance gets after SIGTERM. 0
 	// means 2s.
 	StopGrace time.Duration
@@ -161,7 +164,7 @@ func (l *Launcher) Launch(ctx context.Context, t *Target) (*Instance, error) {
 		proc:         s.proc,
 		ctrl:         s.ctrl,
 		logs:         s.logs,
-		transport:    newTransport(s.addr, v.Spec.Concurrency),
+		client:       newClient(s.addr),
 	}
 	s.logs.identify(v.Function, v.Number, inst.ID)
 	s.logs.platform(fmt.Sprintf("instance %s started in %s", inst.ID, inst.InitDuration.Round(10*time.Microsecond)))
@@ -203,6 +206,7 @@ type started struct {
 
 func (s *started) kill() {
 	s.proc.Kill()
+	removeSocket(s.addr)
 	if s.ctrl != nil {
 		s.ctrl.Close()
 	}
@@ -214,13 +218,7 @@ func (l *Launcher) start(ctx context.Context, argv, env []string, dir string, sh
 	if len(argv) == 0 {
 		return nil, errors.New("no command")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	lnFile, err := ln.(*net.TCPListener).File()
-	ln.Close()
+	addr, lnFile, err := l.listener()
 	if err != nil {
 		return nil, err
 	}
@@ -249,8 +247,7 @@ func (l *Launcher) start(ctx context.Context, argv, env []string, dir string, sh
 		outW.Close()
 		return nil, err
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	env = append(env, "PORT="+port, "DUCT_LISTEN_FD=3", "DUCT_CONTROL_FD=4")
+	env = append(env, "DUCT_LISTEN_FD=3", "DUCT_CONTROL_FD=4")
 	proc, err := sandbox.Start(sandbox.Spec{
 		Path:       argv[0],
 		Args:       argv,
@@ -416,10 +413,10 @@ func (l *Launcher) startPort(ctx context.Context, t *Target) (*started, error) {
 	}
 	logs := newLogPump(l.cfg.Logs, outR, errR)
 	logs.start()
-	s := &started{proc: proc, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logs: logs}
+	s := &started{proc: proc, addr: "tcp:" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), logs: logs}
 	wait := 500 * time.Microsecond
 	for {
-		c, err := net.DialTimeout("tcp", s.addr, time.Second)
+		c, err := dial(s.addr, time.Second)
 		if err == nil {
 			c.Close()
 			return s, nil
@@ -433,6 +430,43 @@ func (l *Launcher) startPort(ctx context.Context, t *Target) (*started, error) {
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 20*time.Millisecond)
+	}
+}
+
+// listener makes the socket a shim serves on: a Unix socket in the run
+// directory (only Duct's uid can connect; no TCP stack on the hot path),
+// or an abstract one when the directory's path is too long for a socket
+// name. It returns the address to dial and the fd to hand down.
+func (l *Launcher) listener() (string, *os.File, error) {
+	path := filepath.Join(l.cfg.RunDir, id.Short()+".sock")
+	if l.cfg.RunDir == "" || len(path) >= 100 {
+		path = "@duct-" + id.New()
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return "", nil, err
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	f, err := ul.File()
+	ul.Close()
+	if err != nil {
+		os.Remove(path)
+		return "", nil, err
+	}
+	return "unix:" + path, f, nil
+}
+
+// dial connects to an instance address, "unix:PATH" or "tcp:HOST:PORT".
+func dial(addr string, timeout time.Duration) (net.Conn, error) {
+	network, a, _ := strings.Cut(addr, ":")
+	return net.DialTimeout(network, a, timeout)
+}
+
+// removeSocket deletes a Unix socket file once its instance is gone.
+func removeSocket(addr string) {
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok && !strings.HasPrefix(p, "@") {
+		os.Remove(p)
 	}
 }
 

@@ -118,19 +118,17 @@ const maxBatch = 512 << 10
 func (l *Log) write() {
 	defer close(l.done)
 	batches := map[string]*bytes.Buffer{}
+	var scratch []byte
 	tick := time.NewTicker(l.cfg.FlushInterval)
 	defer tick.Stop()
 	flush := func() {
 		for fn, buf := range batches {
-			if buf.Len() == 0 {
-				continue
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if _, err := l.js.Publish(ctx, subjectPrefix+fn, buf.Bytes()); err != nil {
 				l.log.Warn("logs: store batch", "function", fn, "err", err)
 			}
 			cancel()
-			buf.Reset()
+			delete(batches, fn)
 		}
 	}
 	enc := func(e duct.LogEntry) {
@@ -142,12 +140,8 @@ func (l *Log) write() {
 			buf = new(bytes.Buffer)
 			batches[e.Function] = buf
 		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return
-		}
-		buf.Write(b)
-		buf.WriteByte('\n')
+		scratch = appendEntry(scratch[:0], &e)
+		buf.Write(scratch)
 		if buf.Len() >= maxBatch {
 			flush()
 		}
