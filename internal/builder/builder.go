@@ -19,12 +19,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/shim"
 	"github.com/duct-dev/duct/internal/toolchain"
 )
 
@@ -73,15 +75,36 @@ type Result struct {
 func (b *Builder) Key(spec duct.Function, source string) string {
 	tool, _ := b.cfg.Tools.For(spec.Runtime)
 	k := struct {
-		Builder, Source, Toolchain string
-		Runtime                    duct.Runtime
-		Signature                  duct.Signature
-		Handler, Entry             string
-		Command                    []string
-	}{Version, source, tool.Version, spec.Runtime, spec.Signature, spec.Handler, spec.Entry, spec.Command}
+		Builder, Source, Toolchain, Shim string
+		Runtime                          duct.Runtime
+		Signature                        duct.Signature
+		Handler, Entry                   string
+		Command                          []string
+	}{Version, source, tool.Version, goShimDigest(spec.Runtime), spec.Runtime, spec.Signature, spec.Handler, spec.Entry, spec.Command}
 	j, _ := json.Marshal(k)
 	sum := sha256.Sum256(j)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// goShimDigest names the Go shim compiled into Go artifacts, so a new
+// shim rebuilds them. Node.js and Python shims are loaded at run time,
+// not built in.
+func goShimDigest(r duct.Runtime) string {
+	if r != duct.RuntimeGo {
+		return ""
+	}
+	files, _ := shim.GoFiles("ductfn", "Handle")
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Build builds the source tree in src into the empty directory out. It may
