@@ -309,3 +309,14 @@ func (d *Daemon) status() any {
 
 // Instances lists the live instances of a function on this node.
 func (d *Daemon) Instances(name string) []duct.InstanceInfo { return d.pools.Instances(name) }
+
+// ScaleToZero stops the idle instances of a function on this node now,
+// minimum instances included (they come back on the next tick).
+func (d *Daemon) ScaleToZero(name string) {
+	if p := d.pools.Lookup(name); p != nil {
+		p.StopIdle()
+	}
+}
+
+// SparesReady counts pre-started runtimes of r on this node.
+func (d *Daemon) SparesReady(r duct.Runtime) int { return d.launcher.SparesReady(r) }

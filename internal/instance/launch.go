@@ -86,6 +86,17 @@ func (l *Launcher) Warm(r duct.Runtime) {
 	}
 }
 
+// SparesReady counts pre-started runtimes of r waiting to be used.
+func (l *Launcher) SparesReady(r duct.Runtime) int {
+	l.mu.Lock()
+	q := l.spares[r]
+	l.mu.Unlock()
+	if q == nil {
+		return 0
+	}
+	return len(q.ready)
+}
+
 // Close stops all spares.
 func (l *Launcher) Close() {
 	l.mu.Lock()

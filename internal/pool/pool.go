@@ -440,6 +440,27 @@ func (p *Pool) Count() (ready, starting int) {
 	return len(p.members), p.starting
 }
 
+// StopIdle stops every instance with nothing in flight, minimum instances
+// included, and waits until they have exited.
+func (p *Pool) StopIdle() {
+	p.mu.Lock()
+	var idle []*member
+	for _, m := range p.members {
+		if m.inflight == 0 && !m.gone {
+			m.gone = true
+			delete(p.members, m.inst.ID)
+			p.metrics.Instances.Dec()
+			idle = append(idle, m)
+		}
+	}
+	p.maybeEmptyLocked()
+	p.mu.Unlock()
+	for _, m := range idle {
+		m.inst.Kill()
+		<-m.inst.Done()
+	}
+}
+
 // stopAll stops every instance now (shutdown), waiting for them to exit.
 func (p *Pool) stopAll(grace time.Duration) {
 	p.mu.Lock()
