@@ -98,6 +98,12 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, status, a.result(r, n, res))
 	}
 
+	// The archive is still being read when progress lines go out: without
+	// full duplex, net/http would drain and close the request body at the
+	// first write.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
@@ -119,14 +125,17 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		err = bodyError(body, err)
 		status, title := problem.Status(err)
-		de := &DeployError{Details: problem.Details{Type: "about:blank", Title: title, Status: status, Detail: err.Error(),
-			Instance: r.URL.Path, RequestID: w.Header().Get("X-Request-Id")}}
+		reqID := w.Header().Get("X-Request-Id")
+		detail := err.Error()
+		if status >= 500 {
+			a.log.Error("deploy", "function", n, "request", reqID, "err", err)
+			detail = "internal error; see the server log for request " + reqID
+		}
+		de := &DeployError{Details: problem.Details{Type: "about:blank", Title: title, Status: status, Detail: detail,
+			Instance: r.URL.Path, RequestID: reqID}}
 		var be *duct.BuildError
 		if errors.As(err, &be) {
 			de.BuildLog = be.Log
-		}
-		if status >= 500 {
-			a.log.Error("deploy", "function", n, "err", err)
 		}
 		send(DeployEvent{Event: deploy.Event{Phase: "error"}, Error: de})
 		return nil

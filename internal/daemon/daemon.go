@@ -198,6 +198,9 @@ func (d *Daemon) listen() error {
 			d.log.Error("http server", "err", err)
 		}
 	}()
+	// Stopping begins by ending the background loops (reaper, store
+	// watch), before instances and the broker go.
+	d.undo = append(d.undo, d.cancel)
 	d.log.Info("duct serving", "addr", ln.Addr().String(), "data", d.cfg.DataDir, "nats", d.natsMode())
 	return nil
 }

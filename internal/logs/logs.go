@@ -48,7 +48,8 @@ type Log struct {
 	stream jetstream.Stream
 	log    *slog.Logger
 
-	in   chan duct.LogEntry
+	in   chan duct.LogEntry // never closed: Log may race with Close
+	stop chan struct{}
 	done chan struct{}
 
 	closeOnce sync.Once
@@ -86,12 +87,12 @@ func Open(ctx context.Context, b *broker.Broker, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("logs: stream: %w", err)
 	}
 	l := &Log{cfg: cfg, js: b.JS, stream: s, log: cfg.Logger,
-		in: make(chan duct.LogEntry, cfg.Buffer), done: make(chan struct{})}
+		in: make(chan duct.LogEntry, cfg.Buffer), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.write()
 	return l, nil
 }
 
-// Log queues an entry; it never blocks.
+// Log queues an entry; it never blocks, and after Close it drops.
 func (l *Log) Log(e duct.LogEntry) {
 	select {
 	case l.in <- e:
@@ -105,7 +106,7 @@ func (l *Log) Log(e duct.LogEntry) {
 // Close flushes queued entries and stops the writer.
 func (l *Log) Close() {
 	l.closeOnce.Do(func() {
-		close(l.in)
+		close(l.stop)
 		<-l.done
 	})
 }
@@ -148,14 +149,20 @@ func (l *Log) write() {
 	}
 	for {
 		select {
-		case e, ok := <-l.in:
-			if !ok {
-				flush()
-				return
-			}
+		case e := <-l.in:
 			enc(e)
 		case <-tick.C:
 			flush()
+		case <-l.stop:
+			for {
+				select {
+				case e := <-l.in:
+					enc(e)
+				default:
+					flush()
+					return
+				}
+			}
 		}
 	}
 }

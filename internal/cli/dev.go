@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/duct-dev/duct/internal/client"
+	"github.com/duct-dev/duct/internal/daemon"
+)
+
+// devCmd is `duct dev`.
+type devCmd struct {
+	addr, data          string
+	keep                bool
+	spares              int
+	logLevel, logFormat string
+	interval            time.Duration
+}
+
+func (c *devCmd) info() cmdInfo {
+	return cmdInfo{
+		name:    "dev",
+		group:   "Run a server",
+		summary: "Run a local server that deploys a folder of functions and redeploys on change",
+		usage:   "[DIR] [flags]",
+		help: `
+Dev starts a Duct server in this process, deploys every function in DIR
+(default "."), prints their URLs, and then watches the files: when a
+function's files change it is rebuilt and redeployed, and the result or the
+build error is printed. Stop it with Ctrl-C.
+
+A function is a subdirectory of DIR holding a duct.yaml or source files
+(.go, .js, .mjs, .py, go.mod, package.json, requirements.txt). If DIR holds
+one itself, DIR is deployed, with any subdirectories that have a duct.yaml
+of their own. Functions deployed by dev are public unless duct.yaml says
+otherwise.
+
+State lives in a temporary directory, removed at exit, unless --data names
+one (or --keep keeps the temporary one); for speed, dev does not fsync it.`,
+		examples: `
+duct dev ./functions
+duct dev . --addr 127.0.0.1:9000
+duct dev ./functions --data ./.duct-data       # keep versions between runs`,
+		complete: "dir",
+	}
+}
+
+func (c *devCmd) define(fs *flagSet, e *env) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen `address`")
+	fs.StringVar(&c.data, "data", "", "data `directory` (default: a temporary one, removed at exit)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary data directory at exit")
+	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
+	logFlags(fs, &c.logLevel, &c.logFormat, "warn")
+	c.interval = 500 * time.Millisecond
+}
+
+func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
+	if err := wantArgs(args, 0, 1, "DIR"); err != nil {
+		return err
+	}
+	dir := "."
+	if len(args) == 1 {
+		dir = args[0]
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return fmt.Errorf("dev: %s is not a directory", dir)
+	}
+
+	data, cleanup, err := c.dataDir()
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer cleanup(e.stderr)
+	d, err := daemon.New(daemon.Config{
+		Addr: c.addr, DataDir: data, NoSync: true, Spares: daemonSpares(c.spares),
+		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
+	})
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		return fmt.Errorf("dev: start server: %w", err)
+	}
+	defer func() {
+		if serr := d.Shutdown(context.WithoutCancel(ctx)); serr != nil && err == nil {
+			err = fmt.Errorf("dev: shutdown: %w", serr)
+		}
+	}()
+	cl, err := client.New(d.URL(), "", client.WithUserAgent("duct-dev/"+daemon.Version))
+	if err != nil {
+		return err
+	}
+	where := "removed at exit"
+	if c.data != "" || c.keep {
+		where = "kept"
+	}
+	fmt.Fprintf(e.stdout, "Duct dev server at %s (data in %s, %s)\n\n", d.URL(), data, where)
+
+	w := &devWatch{root: root, dir: dir, ignore: data, cl: cl, out: e.stdout, errOut: e.stderr, funcs: map[string]*devFunc{}}
+	w.scan(ctx, true)
+	fmt.Fprintf(e.stdout, "\nWatching %s for changes (Ctrl-C to stop).\n", dir)
+	tick := time.NewTicker(c.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(e.stdout, "Stopping.")
+			return nil
+		case <-tick.C:
+			w.scan(ctx, false)
+		}
+	}
+}
+
+// dataDir returns the data directory and what to do with it at exit.
+func (c *devCmd) dataDir() (string, func(io.Writer), error) {
+	if c.data != "" {
+		abs, err := filepath.Abs(c.data)
+		return abs, func(io.Writer) {}, err
+	}
+	tmp, err := os.MkdirTemp("", "duct-dev-")
+	if err != nil {
+		return "", nil, err
+	}
+	return tmp, func(w io.Writer) {
+		if c.keep {
+			fmt.Fprintf(w, "duct: data kept in %s\n", tmp)
+			return
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			fmt.Fprintf(w, "duct: removing %s: %v\n", tmp, err)
+		}
+	}, nil
+}

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// invokeCmd is `duct invoke`.
+type invokeCmd struct {
+	data, method, path string
+	headers            listFlag
+	include            bool
+}
+
+func (c *invokeCmd) info() cmdInfo {
+	return cmdInfo{
+		name:    "invoke",
+		group:   "Functions",
+		summary: "Call a function and print its response",
+		usage:   "NAME [flags]",
+		help: `
+Invoke sends an HTTP request to the function NAME through the server's
+gateway (/fn/NAME) and prints the response body to stdout. The method is
+GET, or POST when --data is given. A body that parses as JSON is sent as
+application/json unless -H sets a Content-Type.
+
+A response status outside 2xx still prints its body, and duct exits with
+status 1.`,
+		examples: `
+duct invoke hello
+duct invoke hello --data '{"name": "Ada"}'
+duct invoke thumbnail --data @photo.jpg -H 'Content-Type: image/jpeg' > thumb.jpg
+echo '{"n": 3}' | duct invoke double --data -
+duct invoke api --method DELETE --path /items/42 --include`,
+		complete: "function",
+	}
+}
+
+func (c *invokeCmd) define(fs *flagSet, e *env) {
+	serverFlag(fs, e)
+	fs.StringVar(&c.data, "data", "", "request body: a `STRING`, @FILE for a file's content, or - for stdin")
+	fs.alias("d", "data")
+	fs.StringVar(&c.method, "method", "", "HTTP `method` (default GET, or POST with --data)")
+	fs.alias("X", "method")
+	fs.StringVar(&c.path, "path", "/", "`path` (and query) after /fn/NAME")
+	fs.Var(&c.headers, "header", "request header `'K: V'` (repeatable)")
+	fs.alias("H", "header")
+	fs.BoolVar(&c.include, "include", false, "print the response status and headers before the body")
+	fs.alias("i", "include")
+}
+
+func (c *invokeCmd) run(ctx context.Context, e *env, args []string) error {
+	if err := wantArgs(args, 1, 1, "function NAME"); err != nil {
+		return err
+	}
+	name := args[0]
+	header := http.Header{}
+	for _, h := range c.headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return usageErrorf("-H %q: want 'Name: value'", h)
+		}
+		header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	body, hasBody, err := c.body(e)
+	if err != nil {
+		return err
+	}
+	method := strings.ToUpper(c.method)
+	if method == "" {
+		method = http.MethodGet
+		if hasBody {
+			method = http.MethodPost
+		}
+	}
+	var rd io.Reader
+	if hasBody {
+		rd = bytes.NewReader(body)
+		if header.Get("Content-Type") == "" {
+			header.Set("Content-Type", contentType(body))
+		}
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	resp, err := cl.Invoke(ctx, name, method, c.path, header, rd)
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if c.include {
+		writeResponseHead(e.stdout, resp)
+	}
+	if _, err := io.Copy(e.stdout, resp.Body); err != nil {
+		return fmt.Errorf("invoke %s: reading the response: %w", name, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		who := "the function"
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+			who = "the server" // the gateway's own answer, not the function's
+		}
+		fmt.Fprintf(e.stderr, "duct: invoke %s: %s answered %s\n", name, who, resp.Status)
+		return &exitError{exitFailure}
+	}
+	return nil
+}
+
+// body reads --data.
+func (c *invokeCmd) body(e *env) ([]byte, bool, error) {
+	switch {
+	case c.data == "":
+		return nil, false, nil
+	case c.data == "-":
+		b, err := io.ReadAll(e.stdin)
+		if err != nil {
+			return nil, false, fmt.Errorf("invoke: reading stdin: %w", err)
+		}
+		return b, true, nil
+	case strings.HasPrefix(c.data, "@"):
+		b, err := os.ReadFile(c.data[1:])
+		if err != nil {
+			return nil, false, fmt.Errorf("invoke: --data: %w", err)
+		}
+		return b, true, nil
+	}
+	return []byte(c.data), true, nil
+}
+
+// contentType guesses a body's media type: JSON, text or bytes.
+func contentType(b []byte) string {
+	switch {
+	case json.Valid(b):
+		return "application/json"
+	case utf8.Valid(b):
+		return "text/plain; charset=utf-8"
+	}
+	return "application/octet-stream"
+}
+
+// writeResponseHead writes the status line and headers, as curl -i does.
+func writeResponseHead(w io.Writer, resp *http.Response) {
+	fmt.Fprintf(w, "%s %s\n", resp.Proto, resp.Status)
+	keys := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range resp.Header[k] {
+			fmt.Fprintf(w, "%s: %s\n", k, v)
+		}
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/duct-dev/duct/internal/daemon"
+)
+
+// serverCmd is `duct server`.
+type serverCmd struct {
+	addr, data, nats, natsListen, publicURL string
+	noSync                                  bool
+	spares                                  int
+	logLevel, logFormat                     string
+}
+
+func (c *serverCmd) info() cmdInfo {
+	return cmdInfo{
+		name:    "server",
+		group:   "Run a server",
+		summary: "Run a Duct server",
+		usage:   "[flags]",
+		help: `
+Server runs Duct until interrupted (SIGINT or SIGTERM), then shuts down
+gracefully: in-flight requests finish, instances stop, the broker closes.
+It serves functions at /fn/NAME and the API at /api/v1/ on --addr.
+
+By default Duct embeds its NATS JetStream broker, storing everything under
+--data. With --nats it uses an external cluster instead, so several servers
+can share it.
+
+Set DUCT_ADMIN_TOKEN to require that token (as a bearer token) on every API
+call; clients send it from DUCT_TOKEN. Logs go to stderr.`,
+		examples: `
+duct server
+duct server --addr 0.0.0.0:8080 --data /var/lib/duct --public-url https://fn.example.com
+DUCT_ADMIN_TOKEN=$(openssl rand -hex 32) duct server --log-format json
+duct server --nats nats://nats-1:4222,nats://nats-2:4222`,
+	}
+}
+
+func (c *serverCmd) define(fs *flagSet, e *env) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen `address` for functions and the API")
+	fs.StringVar(&c.data, "data", "./data", "`directory` for the embedded broker's store, artifacts and shims")
+	fs.StringVar(&c.nats, "nats", "", "external NATS `URLs`, comma-separated (default: embedded)")
+	fs.StringVar(&c.natsListen, "nats-listen", "", "let other nodes reach the embedded NATS at this `address`")
+	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync every broker write (faster, loses recent writes on a crash)")
+	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` printed for functions (default http://ADDR)")
+	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
+	logFlags(fs, &c.logLevel, &c.logFormat, "info")
+}
+
+// logFlags defines --log-level and --log-format.
+func logFlags(fs *flagSet, level, format *string, def string) {
+	*level, *format = def, "text"
+	fs.Var(choiceFlag{level, []string{"debug", "info", "warn", "error"}}, "log-level", "least `level` logged: debug, info, warn or error")
+	fs.Var(choiceFlag{format, []string{"text", "json"}}, "log-format", "log `format`: text or json")
+}
+
+// newLogger returns the server's logger: only the CLI picks a handler.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
+	if err := wantArgs(args, 0, 0, ""); err != nil {
+		return err
+	}
+	d, err := daemon.New(daemon.Config{
+		Addr: c.addr, DataDir: c.data, NATS: c.nats, NATSListen: c.natsListen, NoSync: c.noSync,
+		PublicURL: c.publicURL, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), Spares: daemonSpares(c.spares),
+		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
+	})
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	<-ctx.Done()
+	if err := d.Shutdown(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+// daemonSpares turns --spares into the daemon's setting, whose zero means
+// its default.
+func daemonSpares(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
