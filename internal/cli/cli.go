@@ -81,6 +81,9 @@ func (e *env) main(ctx context.Context, args []string) int {
 		printOverview(e.stderr)
 		return exitUsage
 	}
+	if code, ok := e.hidden(ctx, args); ok {
+		return code
+	}
 	cmd := lookup(args[0])
 	if cmd == nil {
 		fmt.Fprintf(e.stderr, "duct: unknown command %q%s\nRun 'duct help' for the list of commands.\n", args[0], suggestCommand(args[0]))

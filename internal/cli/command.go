@@ -35,7 +35,7 @@ func commands() []command {
 		&serverCmd{}, &devCmd{},
 		&deployCmd{}, &invokeCmd{}, &lsCmd{}, &describeCmd{}, &logsCmd{},
 		&versionsCmd{}, &rollbackCmd{}, &rmCmd{},
-		&versionCmd{}, &completionCmd{}, &helpCmd{},
+		&benchCmd{}, &versionCmd{}, &completionCmd{}, &helpCmd{},
 	}
 }
 
