@@ -186,29 +186,26 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 		body = &limitedBody{r: r.Body, left: g.cfg.MaxRequestBody}
 		out.Body = body
 	}
-	resp, err := lease.Instance.Do(r.Context(), out, deadline)
+	h := w.Header()
+	delete(h, HeaderRequestID) // the function's headers go first
+	resp, err := lease.Instance.Do(r.Context(), out, deadline, h)
+	h[HeaderRequestID] = []string{inv.id}
 	if err != nil {
 		return g.failed(w, r, inv, lease, body, err)
 	}
 	defer resp.Body.Close()
 	if g.cfg.MaxResponseBody > 0 && resp.ContentLength > g.cfg.MaxResponseBody {
+		clear(h)
+		h[HeaderRequestID] = []string{inv.id}
 		inv.outcome, inv.status, inv.err = duct.OutcomeError, http.StatusBadGateway, errResponseTooLarge.Error()
 		problem.WriteStatus(w, r, inv.id, http.StatusBadGateway, "Response Too Large",
 			"the function's response exceeds "+strconv.FormatInt(g.cfg.MaxResponseBody, 10)+" bytes")
 		return false
 	}
-	h := w.Header()
-	for k, vv := range resp.Header {
-		if hopByHop(k) {
-			continue
-		}
-		h[k] = vv
-	}
-	h[HeaderRequestID] = []string{inv.id}
-	w.WriteHeader(resp.StatusCode)
-	inv.status = resp.StatusCode
+	w.WriteHeader(resp.Status)
+	inv.status = resp.Status
 	inv.outcome = duct.OutcomeSuccess
-	if resp.StatusCode >= 500 {
+	if resp.Status >= 500 {
 		inv.outcome = duct.OutcomeError
 	}
 	if err := g.copyBody(w, resp); err != nil {
@@ -302,7 +299,7 @@ func billed(d time.Duration) time.Duration {
 // bufPool holds copy buffers for response bodies.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func (g *Gateway) copyBody(w http.ResponseWriter, resp *http.Response) error {
+func (g *Gateway) copyBody(w http.ResponseWriter, resp *instance.Response) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp

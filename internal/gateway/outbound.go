@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/duct-dev/duct/internal/instance"
 	"io"
 	"net"
 	"net/http"
@@ -25,16 +26,17 @@ var hopByHopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
-func hopByHop(k string) bool { return hopByHopHeaders[k] }
 
 // outbound builds the request to the instance from the client's. The
 // client's header map is reused: the handler owns it.
-func outbound(r *http.Request, rest, invID string, deadline time.Time) *http.Request {
+func outbound(r *http.Request, rest, invID string, deadline time.Time) *instance.Request {
 	h := r.Header
-	if c := h.Get("Connection"); c != "" {
-		for _, f := range strings.Split(c, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				h.Del(f)
+	if c := h["Connection"]; len(c) > 0 {
+		for _, v := range c {
+			for _, f := range strings.Split(v, ",") {
+				if f = textproto.TrimString(f); f != "" {
+					h.Del(f)
+				}
 			}
 		}
 	}
@@ -51,39 +53,45 @@ func outbound(r *http.Request, rest, invID string, deadline time.Time) *http.Req
 		}
 		h["X-Forwarded-For"] = []string{ip}
 	}
-	if _, ok := h["X-Forwarded-Host"]; !ok {
-		h["X-Forwarded-Host"] = []string{r.Host}
-	}
 	if _, ok := h["X-Forwarded-Proto"]; !ok {
-		proto := "http"
 		if r.TLS != nil {
-			proto = "https"
+			h["X-Forwarded-Proto"] = httpsProto
+		} else {
+			h["X-Forwarded-Proto"] = httpProto
 		}
-		h["X-Forwarded-Proto"] = []string{proto}
 	}
-	u := &url.URL{Path: rest, RawQuery: r.URL.RawQuery}
+	// The path suffix keeps the client's escaping. Function names need
+	// none, so the prefix has the same length in both forms.
+	uri := rest
 	if r.URL.RawPath != "" {
-		// Keep the client's escaping of the path suffix. Function names
-		// need no escaping, so the prefix is the same in both forms.
 		esc := r.URL.EscapedPath()
-		if i := strings.Index(esc[min(len(Prefix), len(esc)):], "/"); i >= 0 {
-			if raw := esc[len(Prefix)+i:]; raw != rest {
-				u.RawPath = raw
-			}
+		if i := strings.IndexByte(esc[min(len(Prefix), len(esc)):], '/'); i >= 0 {
+			uri = esc[len(Prefix)+i:]
+		}
+	} else if needsEscape(rest) {
+		uri = (&url.URL{Path: rest}).EscapedPath()
+	}
+	if r.URL.RawQuery != "" {
+		uri += "?" + r.URL.RawQuery
+	}
+	return &instance.Request{Method: r.Method, URI: uri, Host: r.Host, Header: h, ContentLength: r.ContentLength}
+}
+
+var (
+	httpProto  = []string{"http"}
+	httpsProto = []string{"https"}
+)
+
+// needsEscape reports whether a decoded path has bytes that must be
+// escaped on the wire.
+func needsEscape(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '%' {
+			return true
 		}
 	}
-	out := &http.Request{
-		Method:        r.Method,
-		URL:           u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          nil,
-		ContentLength: r.ContentLength,
-		Host:          r.Host,
-	}
-	return out
+	return false
 }
 
 // limitedBody passes the client's body on and stops it at the limit.

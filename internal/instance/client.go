@@ -15,20 +15,23 @@ import (
 // client is a minimal HTTP/1.1 client for one instance. It keeps up to one
 // connection per request slot and runs a request on the caller's
 // goroutine: no per-request goroutines, no request cloning, no header
-// sorting. A request body is written by a second goroutine only when
+// sorting, and the response head is parsed straight into the caller's
+// header map. A request body is written by a second goroutine only when
 // there is one, so the instance may answer while it still streams in.
 type client struct {
 	addr string
 
-	mu   sync.Mutex // guards idle
+	mu   sync.Mutex // guards idle and shut
 	idle []*conn
 	shut bool
 }
 
 type conn struct {
-	nc net.Conn
-	br *bufio.Reader
-	bw *bufio.Writer
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	deadline time.Time // as last set, rounded
+	head     head      // reused parse space
 }
 
 func newClient(addr string) *client { return &client{addr: addr} }
@@ -53,7 +56,6 @@ func (c *client) get() (*conn, error) {
 }
 
 func (c *client) put(cn *conn) {
-	cn.nc.SetDeadline(time.Time{})
 	c.mu.Lock()
 	if !c.shut {
 		c.idle = append(c.idle, cn)
@@ -75,20 +77,53 @@ func (c *client) close() {
 	}
 }
 
+// deadlineGrain rounds deadlines up so that back-to-back requests on one
+// connection rarely need to move it: a timeout fires up to this much late.
+const deadlineGrain = 50 * time.Millisecond
+
+func (cn *conn) setDeadline(d time.Time) {
+	d = d.Truncate(deadlineGrain).Add(deadlineGrain)
+	if !d.Equal(cn.deadline) {
+		cn.nc.SetDeadline(d)
+		cn.deadline = d
+	}
+}
+
 // errDeadline marks a request that ran past its deadline.
 var errDeadline = errors.New("deadline exceeded")
 
-// do sends req (whose URL holds only path and query) and returns the
-// response; its body must be read to the end or closed. The deadline bounds
-// the whole exchange, the body included; ctx ending aborts it.
-func (c *client) do(ctx context.Context, req *http.Request, deadline time.Time) (*http.Response, error) {
+// Request is what the gateway sends to an instance.
+type Request struct {
+	Method string
+	// URI is the request target: escaped path and query.
+	URI    string
+	Host   string
+	Header http.Header
+	// Body is nil when there is none; ContentLength is -1 when unknown.
+	Body          io.ReadCloser
+	ContentLength int64
+}
+
+// Response is an instance's answer: its headers went into the map given
+// to Do.
+type Response struct {
+	Status        int
+	ContentLength int64 // -1 when not given
+	// Body must be read to its end or closed.
+	Body io.ReadCloser
+}
+
+// do sends req and reads the response head, adding its end-to-end
+// headers to into. The deadline bounds the whole exchange, the body
+// included; ctx ending aborts it.
+func (c *client) do(ctx context.Context, req *Request, deadline time.Time, into http.Header) (*Response, error) {
 	cn, err := c.get()
 	if err != nil {
 		return nil, err
 	}
-	cn.nc.SetDeadline(deadline)
+	cn.setDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error) (*http.Response, error) {
+	fail := func(err error) (*Response, error) {
 		stop()
 		cn.nc.Close()
 		if ctx.Err() != nil {
@@ -99,10 +134,9 @@ func (c *client) do(ctx context.Context, req *http.Request, deadline time.Time) 
 		}
 		return nil, err
 	}
-	hasBody := req.Body != nil && req.Body != http.NoBody
-	writeHead(cn.bw, req, hasBody)
+	writeHead(cn.bw, req)
 	var wdone chan error
-	if !hasBody {
+	if req.Body == nil {
 		if err := cn.bw.Flush(); err != nil {
 			return fail(err)
 		}
@@ -110,8 +144,8 @@ func (c *client) do(ctx context.Context, req *http.Request, deadline time.Time) 
 		wdone = make(chan error, 1)
 		go func() { wdone <- writeBody(cn.bw, req) }()
 	}
-	resp, err := readResponse(cn.br, req)
-	if err != nil {
+	h := &cn.head
+	if err := readHead(cn.br, h); err != nil {
 		if wdone != nil {
 			cn.nc.Close()
 			if werr := <-wdone; werr != nil && !isTimeout(werr) && !errors.Is(werr, net.ErrClosed) {
@@ -120,33 +154,27 @@ func (c *client) do(ctx context.Context, req *http.Request, deadline time.Time) 
 		}
 		return fail(err)
 	}
-	resp.Body = &body{rc: resp.Body, c: c, cn: cn, stop: stop, wdone: wdone, reuse: !resp.Close}
-	return resp, nil
-}
-
-// readResponse reads the final response, skipping interim 1xx ones.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	for {
-		resp, err := http.ReadResponse(br, req)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
-		}
+	for _, kv := range h.headers {
+		into[kv.k] = append(into[kv.k], kv.v)
 	}
+	r, reusable := bodyReader(cn.br, h, req.Method)
+	return &Response{
+		Status:        h.status,
+		ContentLength: h.contentLength,
+		Body:          &body{r: r, c: c, cn: cn, stop: stop, wdone: wdone, reuse: reusable},
+	}, nil
 }
 
 // writeHead writes the request line and headers.
-func writeHead(w *bufio.Writer, req *http.Request, hasBody bool) {
+func writeHead(w *bufio.Writer, req *Request) {
 	w.WriteString(req.Method)
 	w.WriteByte(' ')
-	w.WriteString(req.URL.RequestURI())
+	w.WriteString(req.URI)
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(req.Host)
+	w.WriteString(sanitize(req.Host))
 	w.WriteString("\r\n")
 	for k, vv := range req.Header {
-		if k == "Host" || k == "Content-Length" {
+		if k == "Host" || k == "Content-Length" || k == "Transfer-Encoding" {
 			continue
 		}
 		for _, v := range vv {
@@ -157,7 +185,7 @@ func writeHead(w *bufio.Writer, req *http.Request, hasBody bool) {
 		}
 	}
 	switch {
-	case !hasBody:
+	case req.Body == nil:
 		if req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH" {
 			w.WriteString("Content-Length: 0\r\n")
 		}
@@ -192,7 +220,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // writeBody writes the request body, chunked when its length is unknown,
 // flushing as it goes so a streaming body streams.
-func writeBody(w *bufio.Writer, req *http.Request) error {
+func writeBody(w *bufio.Writer, req *Request) error {
 	defer req.Body.Close()
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -233,7 +261,7 @@ func writeBody(w *bufio.Writer, req *http.Request) error {
 // body is a response body; at its end the connection goes back to the
 // client if the exchange left it clean.
 type body struct {
-	rc    io.ReadCloser
+	r     io.Reader
 	c     *client
 	cn    *conn
 	stop  func() bool
@@ -247,7 +275,7 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, b.err
 	}
-	n, err := b.rc.Read(p)
+	n, err := b.r.Read(p)
 	if err != nil {
 		b.finish(err)
 		if err != io.EOF {

@@ -37,12 +37,12 @@ type Instance struct {
 	peakRead atomic.Int64 // when peak was read, Unix ns
 }
 
-// Do sends one request to the instance: req.URL carries path and query,
-// req.Host the Host header. deadline bounds the whole exchange, the
-// response body included; ctx ending aborts it. A request past its
-// deadline fails with an error matching ErrDeadline.
-func (i *Instance) Do(ctx context.Context, req *http.Request, deadline time.Time) (*http.Response, error) {
-	return i.client.do(ctx, req, deadline)
+// Do sends one request to the instance and reads the response head, its
+// end-to-end headers added to respHeader. deadline bounds the whole
+// exchange, the response body included; ctx ending aborts it. A request
+// past its deadline fails with an error matching ErrDeadline.
+func (i *Instance) Do(ctx context.Context, req *Request, deadline time.Time, respHeader http.Header) (*Response, error) {
+	return i.client.do(ctx, req, deadline, respHeader)
 }
 
 // ErrDeadline is returned, or read from a response body, when a request
