@@ -26,7 +26,6 @@ var hopByHopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
-
 // outbound builds the request to the instance from the client's. The
 // client's header map is reused: the handler owns it.
 func outbound(r *http.Request, rest, invID string, deadline time.Time) *instance.Request {
