@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"internal/deploy":    {".", "internal/builder", "internal/bundle", "internal/manifest", "internal/store"},
 	"internal/api":       {".", "internal/deploy", "internal/id", "internal/logs", "internal/problem", "internal/store"},
 	"internal/client":    {".", "internal/api", "internal/deploy", "internal/problem"},
-	"internal/daemon": {".", "internal/api", "internal/artifact", "internal/broker", "internal/builder", "internal/deploy",
+	"internal/daemon": {".", "internal/api", "internal/artifact", "internal/broker", "internal/builder", "internal/bundle", "internal/deploy",
 		"internal/gateway", "internal/instance", "internal/logs", "internal/metrics", "internal/pool", "internal/shim",
 		"internal/store", "internal/toolchain"},
 	"internal/cli": {".", "internal/api", "internal/bench", "internal/bundle", "internal/client", "internal/daemon",

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/shim"
@@ -107,10 +108,18 @@ func goShimDigest(r duct.Runtime) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// errTimeout is the cause of a build's context ending at Config.Timeout.
+var errTimeout = errors.New("build time limit reached")
+
 // Build builds the source tree in src into the empty directory out. It may
-// change src. progress receives build output lines as they come.
+// change src. progress receives build output lines as they come, with the
+// server's own paths (src, out) replaced by <source> and <artifact>.
+//
+// A build that fails because of its input returns a *duct.BuildError
+// whose Reason says why in the user's terms and whose Log is the whole
+// build log, ending with that reason; bad options are *duct.InvalidError.
 func (b *Builder) Build(ctx context.Context, spec duct.Function, src, out string, progress func(string)) (*Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, b.cfg.Timeout, errTimeout)
 	defer cancel()
 	if progress == nil {
 		progress = func(string) {}
@@ -118,7 +127,7 @@ func (b *Builder) Build(ctx context.Context, spec duct.Function, src, out string
 	if _, err := b.cfg.Tools.For(spec.Runtime); err != nil {
 		return nil, err
 	}
-	lw := &logWriter{progress: progress}
+	lw := newLogWriter(progress, src, out)
 	var (
 		res *Result
 		err error
@@ -136,11 +145,13 @@ func (b *Builder) Build(ctx context.Context, spec duct.Function, src, out string
 		err = duct.Invalid("runtime", "%q cannot be built", spec.Runtime)
 	}
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			err = &duct.BuildError{Reason: fmt.Sprintf("build took longer than %s", b.cfg.Timeout)}
+		if errors.Is(context.Cause(ctx), errTimeout) {
+			err = &duct.BuildError{Reason: fmt.Sprintf("the build took longer than the server's limit of %s", b.cfg.Timeout)}
 		}
 		var be *duct.BuildError
-		if errors.As(err, &be) && be.Log == "" {
+		if errors.As(err, &be) {
+			be.Reason = lw.redact(be.Reason)
+			lw.Printf("build failed: %s", be.Reason)
 			be.Log = lw.String()
 		}
 		return nil, err
@@ -160,34 +171,61 @@ func (b *Builder) buildCommand(spec duct.Function, src, out string) (*Result, er
 	return &Result{Run: duct.RunSpec{Protocol: duct.ProtocolPort, Command: spec.Command}}, nil
 }
 
-// logWriter collects build output and passes whole lines to progress.
+// logWriter collects build output and passes whole lines to progress,
+// with the server's own directories replaced by names that mean
+// something to the user: the log is shown to whoever deployed.
 type logWriter struct {
-	mu       sync.Mutex // guards buf and line
-	buf      bytes.Buffer
-	line     []byte
 	progress func(string)
+	paths    *strings.Replacer
+
+	mu   sync.Mutex // guards buf and line
+	buf  bytes.Buffer
+	line []byte
 }
 
-// maxLog bounds the kept build log.
-const maxLog = 256 << 10
+// maxLog bounds the kept build log; maxLine bounds one line of it.
+const (
+	maxLog  = 256 << 10
+	maxLine = 4096
+)
+
+func newLogWriter(progress func(string), src, out string) *logWriter {
+	var pairs []string
+	for _, p := range []struct{ dir, name string }{{out, "<artifact>"}, {src, "<source>"}} {
+		pairs = append(pairs, p.dir, p.name)
+		if real, err := filepath.EvalSymlinks(p.dir); err == nil && real != p.dir {
+			pairs = append(pairs, real, p.name)
+		}
+	}
+	return &logWriter{progress: progress, paths: strings.NewReplacer(pairs...)}
+}
+
+// redact replaces the build's directories in s.
+func (w *logWriter) redact(s string) string { return w.paths.Replace(s) }
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.buf.Len() < maxLog {
-		w.buf.Write(p[:min(len(p), maxLog-w.buf.Len())])
-	}
 	for _, c := range p {
 		if c == '\n' {
-			w.progress(string(w.line))
-			w.line = w.line[:0]
+			w.emitLocked()
 			continue
 		}
-		if len(w.line) < 4096 {
+		if len(w.line) < maxLine {
 			w.line = append(w.line, c)
 		}
 	}
 	return len(p), nil
+}
+
+// emitLocked ends the current line: it goes to the log and to progress.
+func (w *logWriter) emitLocked() {
+	line := w.redact(strings.TrimRight(string(w.line), "\r"))
+	w.line = w.line[:0]
+	if room := maxLog - w.buf.Len(); room > 0 {
+		w.buf.WriteString((line + "\n")[:min(len(line)+1, room)])
+	}
+	w.progress(line)
 }
 
 // Printf writes a line of Duct's own to the log.
@@ -195,31 +233,99 @@ func (w *logWriter) Printf(format string, args ...any) {
 	fmt.Fprintf(w, format+"\n", args...)
 }
 
+// String is the log so far, an unfinished last line included.
 func (w *logWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.buf.String()
+	if len(w.line) == 0 {
+		return w.buf.String()
+	}
+	return w.buf.String() + w.redact(string(w.line))
 }
 
-// run runs a build tool in dir with env, its output going to the log. A
-// failure becomes a BuildError saying what failed.
-func run(ctx context.Context, lw *logWriter, dir string, env []string, what string, argv ...string) error {
-	lw.Printf("$ %s", strings.Join(argv, " "))
+// run runs a build tool in dir with env, its output going to the log, and
+// returns that output (its end, redacted) for the caller to explain a
+// failure. A failure becomes a BuildError saying what failed, with the
+// tool's last line of output.
+func run(ctx context.Context, lw *logWriter, dir string, env []string, what string, argv ...string) (string, error) {
+	lw.Printf("$ %s %s", filepath.Base(argv[0]), strings.Join(argv[1:], " "))
+	var tail tailBuffer
+	w := io.MultiWriter(lw, &tail)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = env
-	cmd.Stdout = lw
-	cmd.Stderr = lw
+	cmd.Stdout = w
+	cmd.Stderr = w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	output := lw.redact(tail.String())
+	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return output, ctx.Err()
 		}
-		return &duct.BuildError{Reason: what + ": " + err.Error()}
+		reason := what + " failed (" + err.Error() + ")"
+		if last := lastLine(output); last != "" {
+			reason += ": " + last
+		}
+		return output, &duct.BuildError{Reason: reason}
 	}
-	return nil
+	return output, nil
+}
+
+// unreachable reports whether a package manager's output says the
+// network or its registry could not be reached.
+func unreachable(output string) bool {
+	for _, sign := range []string{
+		"Name or service not known", "Temporary failure in name resolution", "Failed to establish a new connection",
+		"NewConnectionError", "Network is unreachable", "Connection refused", "ConnectTimeoutError", "ENOTFOUND",
+		"EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH", "no such host", "i/o timeout",
+	} {
+		if strings.Contains(output, sign) {
+			return true
+		}
+	}
+	return false
+}
+
+// tailBuffer keeps the last maxTail bytes written to it.
+type tailBuffer struct{ b []byte }
+
+const maxTail = 64 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*maxTail {
+		t.b = append(t.b[:0], t.b[len(t.b)-maxTail:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	if len(t.b) > maxTail {
+		return string(t.b[len(t.b)-maxTail:])
+	}
+	return string(t.b)
+}
+
+// lastLine returns the last non-blank line of s, trimmed and shortened
+// to a readable length.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return shorten(strings.TrimSpace(lines[len(lines)-1]))
+}
+
+func shorten(s string) string {
+	const max = 300
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // copyTree copies the regular files, directories and symlinks of src into
@@ -279,6 +385,13 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// insideSource reports whether a path from the user's files (a
+// dependency, a main module) stays inside the source tree: relative, and
+// not climbing out of it. A leading "//" (file:///path) is absolute.
+func insideSource(path string) bool {
+	return path != "" && !strings.HasPrefix(path, "~") && filepath.IsLocal(path)
 }
 
 // firstExisting returns the first of names that is a regular file in dir.

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -26,15 +27,23 @@ const goBinary = "bin/fn"
 // package.
 type goPackage struct {
 	name    string
-	funcs   map[string]bool // exported top-level functions
-	nonStd  bool            // imports something outside the standard library
-	modPath string          // from go.mod; empty without one
+	exports map[string]*goDecl // exported top-level functions and variables
+	nonStd  bool               // imports something outside the standard library
+	modPath string             // from go.mod; empty without one
+}
+
+// goDecl is an exported top-level function or variable.
+type goDecl struct {
+	fn      *ast.FuncDecl     // nil for a variable
+	file    string            // where it is declared, relative to the source
+	imports map[string]string // the file's imports: name used → path
+	fset    *token.FileSet
 }
 
 func inspectGo(dir string) (*goPackage, error) {
 	files := filesWithExt(dir, ".go")
 	fset := token.NewFileSet()
-	p := &goPackage{funcs: map[string]bool{}}
+	p := &goPackage{exports: map[string]*goDecl{}}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -48,15 +57,35 @@ func inspectGo(dir string) (*goPackage, error) {
 		} else if p.name != af.Name.Name {
 			return nil, &duct.BuildError{Reason: fmt.Sprintf("files in one directory declare packages %s and %s", p.name, af.Name.Name)}
 		}
-		for _, d := range af.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.IsExported() {
-				p.funcs[fd.Name.Name] = true
-			}
-		}
+		imports := map[string]string{}
 		for _, im := range af.Imports {
 			path := strings.Trim(im.Path.Value, `"`)
 			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
 				p.nonStd = true
+			}
+			name := path[strings.LastIndex(path, "/")+1:]
+			if im.Name != nil {
+				name = im.Name.Name
+			}
+			imports[name] = path
+		}
+		for _, d := range af.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil && d.Name.IsExported() {
+					p.exports[d.Name.Name] = &goDecl{fn: d, file: f, imports: imports, fset: fset}
+				}
+			case *ast.GenDecl:
+				if d.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range d.Specs {
+					for _, n := range spec.(*ast.ValueSpec).Names {
+						if n.IsExported() {
+							p.exports[n.Name] = &goDecl{file: f, imports: imports, fset: fset}
+						}
+					}
+				}
 			}
 		}
 	}
@@ -81,7 +110,13 @@ func (b *Builder) buildGo(ctx context.Context, spec duct.Function, src, out stri
 		return nil, err
 	}
 	goTool := b.cfg.Tools.Go.Path
-	env := append(hostEnv(binDir(goTool)), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GOWORK=off")
+	// Vendored modules are used as they are; otherwise go.mod may be
+	// completed (go.sum written) from the module proxy.
+	mod := "-mod=mod"
+	if firstExisting(src, filepath.Join("vendor", "modules.txt")) != "" {
+		mod = "-mod=vendor"
+	}
+	env := append(hostEnv(binDir(goTool)), "CGO_ENABLED=0", "GOFLAGS="+mod, "GOTOOLCHAIN=local", "GOWORK=off")
 	if b.cfg.GoCache != "" {
 		env = append(env, "GOCACHE="+b.cfg.GoCache)
 	}
@@ -102,9 +137,13 @@ func (b *Builder) buildGo(ctx context.Context, spec duct.Function, src, out stri
 		lw.Printf("go: package main: a program serving $PORT itself")
 		run1.Protocol, target = duct.ProtocolPort, "."
 	} else {
-		if !pkg.funcs[spec.Handler] {
+		decl := pkg.exports[spec.Handler]
+		if decl == nil {
 			return nil, &duct.BuildError{Reason: fmt.Sprintf("package %s has no exported function %s%s",
-				pkg.name, spec.Handler, foundFuncs(pkg.funcs))}
+				pkg.name, spec.Handler, foundFuncs(pkg.exports))}
+		}
+		if why := decl.signatureProblem(); why != "" {
+			return nil, &duct.BuildError{Reason: why}
 		}
 		lw.Printf("go: package %s, handler %s (%s)", pkg.name, spec.Handler, spec.Signature)
 		files, err := shim.GoFiles(pkg.modPath, spec.Handler)
@@ -122,20 +161,22 @@ func (b *Builder) buildGo(ctx context.Context, spec duct.Function, src, out stri
 		}
 	}
 	if generatedMod && pkg.nonStd {
-		if err := run(ctx, lw, src, env, "go mod tidy (resolving imports)", goTool, "mod", "tidy"); err != nil {
-			return nil, err
+		if output, err := run(ctx, lw, src, env, "resolving imports with go mod tidy", goTool, "mod", "tidy"); err != nil {
+			return nil, withProxyHint(err, output)
 		}
 	}
 	bin := filepath.Join(out, goBinary)
-	err = run(ctx, lw, src, env, "go build", goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, target)
+	// No VCS stamp: the source may sit below some repository on the
+	// server, which is not the function's.
+	output, err := run(ctx, lw, src, env, "go build", goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, target)
 	if err != nil {
-		if be, ok := err.(*duct.BuildError); ok {
-			be.Reason = "compile failed"
-			if msg := firstCompileError(lw.String(), src); msg != "" {
-				be.Reason += ": " + msg
+		var be *duct.BuildError
+		if errors.As(err, &be) {
+			if msg := firstCompileError(output); msg != "" {
+				be.Reason = "compile failed: " + msg
 			}
 		}
-		return nil, err
+		return nil, withProxyHint(err, output)
 	}
 	// Files beside the code (templates, data) ship with the binary.
 	assets := func(rel string, d os.DirEntry) bool {
@@ -148,6 +189,17 @@ func (b *Builder) buildGo(ctx context.Context, spec duct.Function, src, out stri
 	return &Result{Run: run1}, nil
 }
 
+// withProxyHint adds to a build error caused by an unreachable module
+// proxy what to do about it.
+func withProxyHint(err error, output string) error {
+	var be *duct.BuildError
+	if errors.As(err, &be) && unreachable(output) {
+		be.Reason += " (the Go module proxy is not reachable from the server: give it network access or set GOPROXY, " +
+			"or vendor the modules with go mod vendor)"
+	}
+	return err
+}
+
 // goLangVersion turns "go version go1.26.8 linux/amd64" into "1.26".
 func goLangVersion(v string) string {
 	m := regexp.MustCompile(`go(\d+)\.(\d+)`).FindStringSubmatch(v)
@@ -157,7 +209,7 @@ func goLangVersion(v string) string {
 	return m[1] + "." + m[2]
 }
 
-func foundFuncs(funcs map[string]bool) string {
+func foundFuncs(funcs map[string]*goDecl) string {
 	if len(funcs) == 0 {
 		return " (it exports no functions)"
 	}
@@ -169,13 +221,14 @@ func foundFuncs(funcs map[string]bool) string {
 	return " (exported: " + strings.Join(names, ", ") + ")"
 }
 
-// firstCompileError picks the first "file:line:col: message" of a go build
-// log, relative to the source.
-func firstCompileError(log, dir string) string {
-	for _, line := range strings.Split(log, "\n") {
-		line = trimDir(line, dir)
+// firstCompileError picks the first "file:line:col: message" of go build
+// output, which -trimpath and the build directory make relative to the
+// source.
+func firstCompileError(output string) string {
+	for _, line := range strings.Split(output, "\n") {
+		line = strings.TrimPrefix(line, "./")
 		if compileErrRE.MatchString(line) {
-			return line
+			return shorten(line)
 		}
 	}
 	return ""

@@ -3,8 +3,10 @@ package builder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/duct-dev/duct"
 )
@@ -24,7 +26,17 @@ func (b *Builder) buildNode(ctx context.Context, spec duct.Function, src, out st
 		}
 	}
 	if spec.Entry == "" && pkg.Main != "" {
-		spec.Entry = filepath.Clean(pkg.Main)
+		main, err := packageMain(src, pkg.Main)
+		if err != nil {
+			return nil, err
+		}
+		spec.Entry = main
+	}
+	for name, version := range pkg.Dependencies {
+		if path, ok := localDependency(version); ok && !insideSource(path) {
+			return nil, duct.Invalid("package.json", "dependency %q is %q, outside the source: only the registry and paths inside the source can be installed",
+				name, version)
+		}
 	}
 	entry, err := entryFile(spec, src, nodeConventional, ".js", ".mjs", ".cjs")
 	if err != nil {
@@ -49,9 +61,75 @@ func (b *Builder) buildNode(ctx context.Context, spec duct.Function, src, out st
 		if firstExisting(out, "package-lock.json") != "" {
 			args[1] = "ci"
 		}
-		if err := run(ctx, lw, out, env, "npm "+args[1], args...); err != nil {
+		output, err := run(ctx, lw, out, env, "npm "+args[1], args...)
+		if err != nil {
+			var be *duct.BuildError
+			if errors.As(err, &be) {
+				be.Reason = npmReason(args[1], output)
+			}
 			return nil, err
 		}
 	}
 	return &Result{Run: duct.RunSpec{Protocol: duct.ProtocolShim, Entry: entry}}, nil
+}
+
+// npmReason explains a failed npm install from its output: npm's own
+// error lines, without the pointer to its debug log on the server.
+func npmReason(verb, output string) string {
+	var msgs []string
+	for _, line := range strings.Split(output, "\n") {
+		msg, ok := strings.CutPrefix(line, "npm error ")
+		if !ok {
+			msg, ok = strings.CutPrefix(line, "npm ERR! ")
+		}
+		msg = strings.TrimSpace(msg)
+		if !ok || msg == "" || strings.HasPrefix(msg, "A complete log of this run") || strings.HasPrefix(msg, "code ") {
+			continue
+		}
+		msgs = append(msgs, msg)
+		if len(msgs) == 2 {
+			break
+		}
+	}
+	reason := "npm " + verb + " could not install the dependencies in package.json"
+	if len(msgs) > 0 {
+		reason += ": " + shorten(strings.Join(msgs, "; "))
+	} else if last := lastLine(output); last != "" {
+		reason += ": " + last
+	}
+	if unreachable(output) {
+		reason += " (the npm registry is not reachable from the server)"
+	}
+	return reason
+}
+
+// packageMain resolves package.json's main inside the source, the way
+// Node.js does for the common cases: as given, or with an extension.
+func packageMain(src, main string) (string, error) {
+	m := filepath.Clean(main)
+	if !insideSource(m) {
+		return "", duct.Invalid("package.json", "main %q is outside the source", main)
+	}
+	for _, cand := range []string{m, m + ".js", m + ".mjs", m + ".cjs", filepath.Join(m, "index.js")} {
+		if firstExisting(src, cand) != "" {
+			return cand, nil
+		}
+	}
+	return "", duct.Invalid("package.json", "main %q is not a file in the source", main)
+}
+
+// localDependency reports whether an npm dependency's version names a
+// path on the machine that builds it, and returns that path.
+func localDependency(version string) (string, bool) {
+	for _, prefix := range []string{"file:", "link:"} {
+		if p, ok := strings.CutPrefix(version, prefix); ok {
+			return p, true
+		}
+	}
+	for _, prefix := range []string{"/", ".", "~"} {
+		if strings.HasPrefix(version, prefix) {
+			return version, true
+		}
+	}
+	return "", false
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/duct-dev/duct/internal/artifact"
 	"github.com/duct-dev/duct/internal/broker"
 	"github.com/duct-dev/duct/internal/builder"
+	"github.com/duct-dev/duct/internal/bundle"
 	"github.com/duct-dev/duct/internal/deploy"
 	"github.com/duct-dev/duct/internal/gateway"
 	"github.com/duct-dev/duct/internal/instance"
@@ -55,9 +56,10 @@ type Daemon struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex     // guards applied
-	applied map[string]int // function → version this node serves
-	started time.Time
+	applyLocks keyedMutex
+	mu         sync.Mutex     // guards applied
+	applied    map[string]int // function → version this node serves
+	started    time.Time
 
 	stopOnce sync.Once
 	undo     []func() // teardown, in reverse start order
@@ -145,7 +147,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	os.RemoveAll(tmp) // builds interrupted by a crash
 	d.deploy, err = deploy.New(deploy.Config{
 		Store: d.store, Builder: d.builder, Checker: checker{d.launcher}, Cache: d.cache,
-		WorkDir: tmp, Logger: d.log,
+		WorkDir: tmp, Logger: d.log, Limits: bundle.Limits{MaxArchive: d.cfg.MaxUpload},
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/duct-dev/duct"
@@ -29,6 +30,10 @@ func (d *Daemon) syncAll(ctx context.Context) error {
 // apply makes this node serve the active version of name (or stop serving
 // it, when it is gone). It is idempotent.
 func (d *Daemon) apply(ctx context.Context, name string) error {
+	// One apply per function at a time: two racing could otherwise read
+	// versions in one order and set them in the other.
+	unlock := d.applyLocks.lock(name)
+	defer unlock()
 	_, v, err := d.store.ActiveVersion(ctx, name)
 	if errors.Is(err, duct.ErrNotFound) {
 		d.remove(name)
@@ -99,4 +104,38 @@ func (c checker) Check(ctx context.Context, v *duct.Version, dir string) error {
 	}
 	inst.Kill()
 	return nil
+}
+
+// keyedMutex serialises work per key.
+type keyedMutex struct {
+	mu    sync.Mutex // guards locks
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

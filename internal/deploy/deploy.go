@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/duct-dev/duct"
@@ -33,9 +34,11 @@ type Checker interface {
 	Check(ctx context.Context, v *duct.Version, dir string) error
 }
 
-// Cache receives freshly built artifact trees.
+// Cache holds this node's artifact trees: it receives fresh builds, and
+// gives back a stored artifact for the start check of a reused build.
 type Cache interface {
 	Adopt(digest, tree string) error
+	Ensure(ctx context.Context, digest string) (string, error)
 }
 
 // Config wires a Service.
@@ -51,10 +54,11 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Service deploys functions.
+// Service deploys functions. It is safe for concurrent use.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	builds keyLocks // one build per build key at a time
 }
 
 // New returns a Service.
@@ -118,23 +122,44 @@ func (s *Service) Deploy(ctx context.Context, name string, archive io.Reader, ov
 	}
 	v := duct.Version{Function: name, Spec: spec, SourceDigest: srcDigest}
 	v.BuildKey = s.cfg.Builder.Key(spec, srcDigest)
-	if v.SourceArchive, err = s.storeTree(ctx, src, filepath.Join(work, "source.tar.gz")); err != nil {
-		return nil, fmt.Errorf("deploy %q: store source: %w", name, err)
+	// The builder may change the tree: pack the source first.
+	srcArchive := filepath.Join(work, "source.tar.gz")
+	if v.SourceArchive, _, err = packFile(src, srcArchive); err != nil {
+		return nil, fmt.Errorf("deploy %q: pack source: %w", name, err)
 	}
 
-	if rec, err := s.cfg.Store.Build(ctx, v.BuildKey); err == nil {
-		v.ArtifactDigest, v.ArtifactSize, v.Run, v.BuildLog, v.Cached = rec.ArtifactDigest, rec.ArtifactSize, rec.Run, rec.Log, true
-		progress(Event{Phase: "build", Message: "identical build found: nothing to rebuild"})
-	} else if !errors.Is(err, duct.ErrNotFound) {
-		return nil, fmt.Errorf("deploy %q: %w", name, err)
-	} else if err := s.build(ctx, &v, src, work, progress); err != nil {
+	// Deploys of identical input wait for each other: the second reuses
+	// the first's artifact instead of building it again.
+	unlock, err := s.builds.lock(ctx, v.BuildKey)
+	if err != nil {
 		return nil, fmt.Errorf("deploy %q: %w", name, err)
 	}
-
+	defer unlock()
+	out, err := s.artifact(ctx, &v, src, work, progress)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %q: %w", name, err)
+	}
 	if cur, same := s.unchanged(ctx, &v); same {
 		progress(Event{Phase: "done", Message: fmt.Sprintf("version %d already serves this source and spec", cur.Number)})
 		return &Result{Version: cur, Unchanged: true}, nil
 	}
+	// A new version must start before it is recorded. The spec (its
+	// environment, its memory limit) takes part, so a reused artifact is
+	// checked too.
+	if err := s.check(ctx, &v, out, progress); err != nil {
+		return nil, fmt.Errorf("deploy %q: %w", name, err)
+	}
+	progress(Event{Phase: "store", Message: "storing source and artifact"})
+	if err := s.putBlob(ctx, v.SourceArchive, srcArchive); err != nil {
+		return nil, fmt.Errorf("deploy %q: store source: %w", name, err)
+	}
+	if out != "" {
+		if err := s.keep(ctx, &v, out, filepath.Join(work, "artifact.tar.gz")); err != nil {
+			return nil, fmt.Errorf("deploy %q: store artifact: %w", name, err)
+		}
+	}
+	unlock()
+
 	progress(Event{Phase: "store", Message: "recording version"})
 	nv, err := s.cfg.Store.AddVersion(ctx, v)
 	if err != nil {
@@ -150,7 +175,14 @@ func (s *Service) Deploy(ctx context.Context, name string, archive io.Reader, ov
 func (s *Service) spec(name, src string, overrides []byte) (duct.Function, error) {
 	spec := duct.Function{Name: name}
 	path := filepath.Join(src, ManifestFile)
-	if raw, err := os.ReadFile(path); err == nil {
+	if st, err := os.Stat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			return spec, duct.Invalid(ManifestFile, "is not a regular file")
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return spec, err
+		}
 		m, err := manifest.Parse(raw)
 		if err != nil {
 			return spec, err
@@ -163,7 +195,7 @@ func (s *Service) spec(name, src string, overrides []byte) (duct.Function, error
 	if len(overrides) > 0 {
 		m, err := manifest.Parse(overrides)
 		if err != nil {
-			return spec, err
+			return spec, asSpecError(err)
 		}
 		spec = m.Apply(spec)
 	}
@@ -179,59 +211,124 @@ func (s *Service) spec(name, src string, overrides []byte) (duct.Function, error
 	return spec, spec.Validate()
 }
 
-// build builds, checks and stores the artifact of v.
-func (s *Service) build(ctx context.Context, v *duct.Version, src, work string, progress func(Event)) error {
+// asSpecError makes the manifest parser's errors about the overrides
+// name them, not a duct.yaml the user may never have written.
+func asSpecError(err error) error {
+	var ie *duct.InvalidError
+	if errors.As(err, &ie) && strings.HasPrefix(ie.Field, manifest.FileName) {
+		return &duct.InvalidError{Field: "spec" + strings.TrimPrefix(ie.Field, manifest.FileName), Reason: ie.Reason}
+	}
+	return err
+}
+
+// artifact fills in v's artifact from the record of an identical earlier
+// build, or builds it. It returns the tree of a new build, to check and
+// keep; "" when the build was reused.
+func (s *Service) artifact(ctx context.Context, v *duct.Version, src, work string, progress func(Event)) (string, error) {
+	rec, err := s.cfg.Store.Build(ctx, v.BuildKey)
+	if err == nil {
+		v.ArtifactDigest, v.ArtifactSize, v.Run, v.BuildLog, v.Cached = rec.ArtifactDigest, rec.ArtifactSize, rec.Run, rec.Log, true
+		progress(Event{Phase: "build", Message: "identical build found: nothing to rebuild"})
+		return "", nil
+	}
+	if !errors.Is(err, duct.ErrNotFound) {
+		return "", err
+	}
 	out := filepath.Join(work, "artifact")
 	if err := os.Mkdir(out, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	progress(Event{Phase: "build", Message: fmt.Sprintf("building %s function", v.Spec.Runtime)})
 	begin := time.Now()
 	res, err := s.cfg.Builder.Build(ctx, v.Spec, src, out, func(line string) { progress(Event{Phase: "log", Message: line}) })
 	if err != nil {
-		return err
+		return "", err
 	}
 	v.Run, v.BuildLog, v.BuildDuration = res.Run, res.Log, time.Since(begin)
+	// The digest names the artifact in the version, before it is stored.
+	if v.ArtifactDigest, v.ArtifactSize, err = packFile(out, filepath.Join(work, "artifact.tar.gz")); err != nil {
+		// Pack refuses what Extract would (a link out of the tree, a
+		// device): the build tools made it from the user's input.
+		reason := "the build output cannot be stored: " + strings.ReplaceAll(err.Error(), out+string(filepath.Separator), "")
+		return "", &duct.BuildError{Reason: reason, Log: v.BuildLog + "build failed: " + reason + "\n"}
+	}
+	return out, nil
+}
 
-	progress(Event{Phase: "check", Message: "starting an instance"})
-	if s.cfg.Checker != nil {
-		if err := s.cfg.Checker.Check(ctx, v, out); err != nil {
-			return &duct.BuildError{Reason: "the function does not start: " + err.Error(), Log: v.BuildLog}
+// check starts an instance of v to prove it serves: from the tree out of
+// a new build, or from the cache for a reused one.
+func (s *Service) check(ctx context.Context, v *duct.Version, out string, progress func(Event)) error {
+	if s.cfg.Checker == nil {
+		return nil
+	}
+	dir := out
+	if dir == "" {
+		if s.cfg.Cache == nil {
+			return nil
+		}
+		var err error
+		if dir, err = s.cfg.Cache.Ensure(ctx, v.ArtifactDigest); err != nil {
+			return fmt.Errorf("fetch artifact: %w", err)
 		}
 	}
-	progress(Event{Phase: "store", Message: "storing artifact"})
-	digest, err := s.storeTree(ctx, out, filepath.Join(work, "artifact.tar.gz"))
-	if err != nil {
-		return fmt.Errorf("store artifact: %w", err)
+	progress(Event{Phase: "check", Message: "starting an instance"})
+	err := s.cfg.Checker.Check(ctx, v, dir)
+	if err == nil {
+		return nil
 	}
-	st, _ := os.Stat(filepath.Join(work, "artifact.tar.gz"))
-	size := st.Size()
-	v.ArtifactDigest, v.ArtifactSize = digest, size
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	reason := "the function does not start: " + strings.ReplaceAll(startFailure(err), dir+string(filepath.Separator), "")
+	for _, line := range strings.Split(reason, "\n") {
+		progress(Event{Phase: "log", Message: line})
+	}
+	log := v.BuildLog
+	if log != "" && !strings.HasSuffix(log, "\n") {
+		log += "\n"
+	}
+	return &duct.BuildError{Reason: reason, Log: log + "start check failed: " + reason + "\n"}
+}
+
+// startFailure is what a failed start check tells the user: what the
+// instance said, without the launcher's "function failed to initialise:
+// NAME version 0:" (the version has no number yet).
+func startFailure(err error) string {
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := m.Unwrap(); len(errs) > 1 && errs[0] == duct.ErrInitFailed {
+			return strings.TrimSpace(errs[len(errs)-1].Error())
+		}
+	}
+	return strings.TrimSpace(err.Error())
+}
+
+// keep stores a new build's artifact (packed at archive), records the
+// build so identical input reuses it, and hands the tree to the cache.
+func (s *Service) keep(ctx context.Context, v *duct.Version, out, archive string) error {
+	if err := s.putBlob(ctx, v.ArtifactDigest, archive); err != nil {
+		return err
+	}
 	if err := s.cfg.Store.PutBuild(ctx, v.BuildKey, store.BuildRecord{
-		ArtifactDigest: digest, ArtifactSize: size, Run: v.Run, Log: v.BuildLog,
+		ArtifactDigest: v.ArtifactDigest, ArtifactSize: v.ArtifactSize, Run: v.Run, Log: v.BuildLog,
 	}); err != nil {
 		return err
 	}
 	if s.cfg.Cache != nil {
-		if err := s.cfg.Cache.Adopt(digest, out); err != nil {
-			s.log.Warn("artifact cache: adopt failed; it will be fetched on first use", "digest", digest, "err", err)
+		if err := s.cfg.Cache.Adopt(v.ArtifactDigest, out); err != nil {
+			s.log.Warn("artifact cache: adopt failed; it will be fetched on first use", "digest", v.ArtifactDigest, "err", err)
 		}
 	}
 	return nil
 }
 
-// storeTree packs dir into the file at path and stores it by digest.
-func (s *Service) storeTree(ctx context.Context, dir, path string) (string, error) {
-	digest, _, err := packFile(dir, path)
-	if err != nil {
-		return "", err
-	}
+// putBlob stores the file at path under digest.
+func (s *Service) putBlob(ctx context.Context, digest, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer f.Close()
-	return digest, s.cfg.Store.PutBlob(ctx, digest, f)
+	return s.cfg.Store.PutBlob(ctx, digest, f)
 }
 
 // unchanged reports whether the serving version already is v.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -233,29 +234,41 @@ func (l *Launcher) start(ctx context.Context, argv, env []string, dir string, sh
 	if err != nil {
 		return nil, err
 	}
-	defer lnFile.Close()
+	// Until the child holds them, these are ours to close; after Start,
+	// the parent's copies go at once, so that a child dying early shows
+	// as end-of-file on the control socket rather than a silent wait.
+	var cleanup []io.Closer
+	undo := func() {
+		for _, c := range cleanup {
+			c.Close()
+		}
+		removeSocket(addr)
+	}
+	cleanup = append(cleanup, lnFile)
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
+		undo()
 		return nil, err
 	}
 	parentF := os.NewFile(uintptr(fds[0]), "control")
 	childF := os.NewFile(uintptr(fds[1]), "control-child")
-	defer childF.Close()
+	cleanup = append(cleanup, childF)
 	ctrl, err := net.FileConn(parentF)
 	parentF.Close()
 	if err != nil {
+		undo()
 		return nil, err
 	}
+	cleanup = append(cleanup, ctrl)
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		ctrl.Close()
+		undo()
 		return nil, err
 	}
+	cleanup = append(cleanup, outR, outW)
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		ctrl.Close()
-		outR.Close()
-		outW.Close()
+		undo()
 		return nil, err
 	}
 	env = append(env, "DUCT_LISTEN_FD=3", "DUCT_CONTROL_FD=4")
@@ -268,12 +281,15 @@ func (l *Launcher) start(ctx context.Context, argv, env []string, dir string, sh
 		Stdout:     outW,
 		Stderr:     errW,
 	})
+	lnFile.Close()
+	childF.Close()
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		ctrl.Close()
 		outR.Close()
 		errR.Close()
+		removeSocket(addr)
 		return nil, err
 	}
 	logs := newLogPump(l.cfg.Logs, outR, errR)
@@ -309,6 +325,11 @@ func (s *started) await(ctx context.Context, v any) error {
 			return r.err
 		}
 		return json.Unmarshal(r.line, v)
+	case <-s.proc.Done():
+		s.ctrl.SetReadDeadline(time.Now())
+		<-ch
+		s.ctrl.SetReadDeadline(time.Time{})
+		return errors.New("process exited")
 	case <-ctx.Done():
 		s.ctrl.SetReadDeadline(time.Now())
 		<-ch
