@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,5 +150,62 @@ func TestStartFailsCleanly(t *testing.T) {
 	}
 	if _, err := daemon.New(daemon.Config{NATS: "nats://x:4222", NATSListen: "127.0.0.1:4222"}); err == nil {
 		t.Fatal("nats-listen with external nats accepted")
+	}
+}
+
+// TestGracefulShutdown: a request in flight when the server is told to
+// stop finishes with its answer, and no instance process outlives the
+// server.
+func TestGracefulShutdown(t *testing.T) {
+	s := ducttest.Start(t)
+	s.Deploy("slow", ducttest.Files{"index.js": `exports.handler = async (req, res) => { await new Promise(r => setTimeout(r, 800)); res.send("finished"); };`}, "")
+	if r := s.Invoke("slow", "GET", "/", ""); r.Body != "finished" {
+		t.Fatalf("warm-up: %d %q", r.Status, r.Body)
+	}
+	pids := []int{}
+	for _, in := range s.Daemon.Instances("slow") {
+		pids = append(pids, in.PID)
+	}
+	done := make(chan ducttest.Response)
+	go func() { done <- s.Invoke("slow", "GET", "/", "") }()
+	time.Sleep(200 * time.Millisecond)
+	s.Stop()
+	r := <-done
+	if r.Status != 200 || r.Body != "finished" {
+		t.Fatalf("in-flight request during shutdown: %d %q", r.Status, r.Body)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("instance process %d still alive after shutdown", pid)
+		}
+	}
+}
+
+// TestMinInstances: minimum instances start without a request and stay
+// past the idle timeout.
+func TestMinInstances(t *testing.T) {
+	s := ducttest.Start(t)
+	s.Deploy("warm", hello, `{"minInstances": 2, "idleTimeout": "1s"}`)
+	ducttest.Eventually(t, 10*time.Second, "two warm instances", func() bool { return s.Instances("warm") == 2 })
+	time.Sleep(1500 * time.Millisecond)
+	if n := s.Instances("warm"); n != 2 {
+		t.Fatalf("%d instances after the idle timeout, want the minimum 2", n)
+	}
+	r := s.Invoke("warm", "GET", "/", "")
+	if r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	var rep duct.LogEntry
+	ducttest.Eventually(t, 5*time.Second, "the report", func() bool {
+		for _, line := range strings.Split(s.Get("/api/v1/functions/warm/logs?since=1m").Body, "\n") {
+			if json.Unmarshal([]byte(line), &rep) == nil && rep.Stream == duct.LogReport {
+				return true
+			}
+		}
+		return false
+	})
+	if rep.Report.QueueWait != 0 || rep.Report.InitDuration != 0 {
+		t.Errorf("a request to a warm minimum instance reports a wait of %s and an init of %s",
+			rep.Report.QueueWait, rep.Report.InitDuration)
 	}
 }

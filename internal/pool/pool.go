@@ -362,6 +362,9 @@ func (p *Pool) launch() {
 	p.members[inst.ID] = m
 	go p.watch(m)
 	p.offerLocked(m)
+	// Only a request that waited for this instance saw its start; one
+	// arriving later finds it warm (minimum instances, say).
+	m.fresh = false
 }
 
 // watch notices an instance exiting by itself (crash, OOM, exit).
