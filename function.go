@@ -220,6 +220,9 @@ func (f Function) Validate() error {
 	if f.Entry != "" && (!entryRE.MatchString(f.Entry) || strings.Contains(f.Entry, "..")) {
 		return Invalid("entry", "%q: want a relative path inside the source", f.Entry)
 	}
+	if len(f.Command) > 0 && f.Runtime != RuntimeImage {
+		return Invalid("command", "applies to runtime image only (a program serving $PORT); a %s function is built from its source", f.Runtime)
+	}
 	for i, a := range f.Command {
 		if a == "" || strings.ContainsRune(a, 0) {
 			return Invalid("command", "argument %d is empty or holds a NUL byte", i)

@@ -46,7 +46,7 @@ const (
 	LogStdout   LogStream = "stdout"
 	LogStderr   LogStream = "stderr"
 	LogReport   LogStream = "report"
-	LogPlatform LogStream = "platform" // instance started, stopped, crashed
+	LogPlatform LogStream = "platform" // instance started, stopped (with why and how it ended)
 )
 
 // LogEntry is one line of a function's log.

@@ -53,7 +53,7 @@ type FunctionInfo struct {
 type InstanceInfo struct {
 	ID        string    `json:"id"`
 	Version   int       `json:"version"`
-	State     string    `json:"state"` // starting, ready, busy, stopping
+	State     string    `json:"state"` // idle, busy, or "starting (N)" for N launches under way (ID empty)
 	InFlight  int       `json:"inFlight"`
 	StartedAt time.Time `json:"startedAt"`
 	PID       int       `json:"pid,omitempty"`

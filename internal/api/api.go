@@ -52,6 +52,9 @@ type Config struct {
 	// AdminToken, when set, is required as a bearer token on every call
 	// but the OpenAPI document.
 	AdminToken string
+	// Stopping closes when the server begins to shut down: streams that
+	// would otherwise last forever (followed logs) end then.
+	Stopping <-chan struct{}
 	// MaxUpload bounds a deploy request body.
 	MaxUpload int64
 	Logger    *slog.Logger

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -41,8 +42,8 @@ type DeployError struct {
 const maxSpec = 64 << 10
 
 // deploy accepts multipart/form-data with an optional "spec" part
-// (duct.yaml-shaped overrides, YAML or JSON) followed by a "source" part
-// (tar.gz, tar or zip), or a bare archive as the body.
+// (duct.yaml-shaped overrides, YAML or JSON) and a "source" part (tar.gz,
+// tar or zip), in either order, or a bare archive as the body.
 func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	n, err := name(r)
 	if err != nil {
@@ -56,30 +57,19 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	var source io.Reader = body
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		mr := multipart.NewReader(body, params["boundary"])
-		for source == io.Reader(body) {
-			part, err := mr.NextPart()
-			if err == io.EOF {
-				return duct.Invalid("body", "multipart upload has no source part")
-			}
-			if err != nil {
-				return bodyError(body, err)
-			}
-			switch part.FormName() {
-			case "spec":
-				spec, err = io.ReadAll(io.LimitReader(part, maxSpec+1))
-				if err != nil {
-					return bodyError(body, err)
-				}
-				if len(spec) > maxSpec {
-					return duct.Invalid("spec", "larger than %d bytes", maxSpec)
-				}
-			case "source":
-				source = part
-			default:
-				return duct.Invalid("body", "unexpected multipart part %q: want spec and source", part.FormName())
-			}
+		// The parts may come in any order: the source is spooled to a
+		// file so that a spec after it still applies.
+		spool, sp, err := readParts(multipart.NewReader(body, params["boundary"]))
+		if spool != nil {
+			defer func() {
+				spool.Close()
+				os.Remove(spool.Name())
+			}()
 		}
+		if err != nil {
+			return bodyError(body, err)
+		}
+		source, spec = spool, sp
 	}
 	stream := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
 	ctx := r.Context()
@@ -142,6 +132,52 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) error {
 	}
 	send(DeployEvent{Event: deploy.Event{Phase: "result"}, Result: a.result(r, n, res)})
 	return nil
+}
+
+// readParts reads a deploy's multipart body: an optional spec part and
+// exactly one source part, spooled to a temporary file.
+func readParts(mr *multipart.Reader) (spool *os.File, spec []byte, err error) {
+	seen := map[string]bool{}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return spool, nil, err
+		}
+		name := part.FormName()
+		if seen[name] {
+			return spool, nil, duct.Invalid("body", "multipart upload has two %q parts", name)
+		}
+		seen[name] = true
+		switch name {
+		case "spec":
+			spec, err = io.ReadAll(io.LimitReader(part, maxSpec+1))
+			if err != nil {
+				return spool, nil, err
+			}
+			if len(spec) > maxSpec {
+				return spool, nil, duct.Invalid("spec", "larger than %d bytes", maxSpec)
+			}
+		case "source":
+			if spool, err = os.CreateTemp("", "duct-upload-"); err != nil {
+				return nil, nil, err
+			}
+			if _, err := io.Copy(spool, part); err != nil {
+				return spool, nil, err
+			}
+			if _, err := spool.Seek(0, io.SeekStart); err != nil {
+				return spool, nil, err
+			}
+		default:
+			return spool, nil, duct.Invalid("body", "unexpected multipart part %q: want spec and source", name)
+		}
+	}
+	if spool == nil {
+		return nil, nil, duct.Invalid("body", "multipart upload has no source part")
+	}
+	return spool, spec, nil
 }
 
 func (a *API) applied(r *http.Request, name string, res *deploy.Result) error {

@@ -232,3 +232,22 @@ func TestDeployStreamed(t *testing.T) {
 		t.Errorf("result %v", result)
 	}
 }
+
+// A spec part after the source part still applies.
+func TestDeploySpecAfterSource(t *testing.T) {
+	s := ducttest.Start(t)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	w, _ := mw.CreateFormFile("source", "source.tar.gz")
+	w.Write(ducttest.Archive(t, ducttest.Files{"index.js": `exports.handler = async (req, res) => res.send(process.env.WHO);`}))
+	f, _ := mw.CreateFormField("spec")
+	io.WriteString(f, `{"env": {"WHO": "after"}}`)
+	mw.Close()
+	r := s.Do("POST", "/api/v1/functions/late/versions", &body, "Content-Type", mw.FormDataContentType())
+	if r.Status != 201 {
+		t.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
+	if got := s.Invoke("late", "GET", "/", "").Body; got != "after" {
+		t.Fatalf("function saw WHO=%q: the spec part after the source was dropped", got)
+	}
+}

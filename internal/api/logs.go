@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -46,6 +47,17 @@ func (a *API) readLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Follow = f
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if q.Follow && a.cfg.Stopping != nil {
+		go func() {
+			select {
+			case <-a.cfg.Stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
@@ -54,7 +66,7 @@ func (a *API) readLogs(w http.ResponseWriter, r *http.Request) error {
 		fl.Flush()
 	}
 	enc := json.NewEncoder(w)
-	err = a.cfg.Logs.Read(r.Context(), q, func(e duct.LogEntry) error {
+	err = a.cfg.Logs.Read(ctx, q, func(e duct.LogEntry) error {
 		if err := enc.Encode(e); err != nil {
 			return err
 		}
@@ -63,7 +75,7 @@ func (a *API) readLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
-	if err != nil && r.Context().Err() == nil {
+	if err != nil && ctx.Err() == nil {
 		a.log.Warn("read logs", "function", n, "err", err)
 	}
 	return nil

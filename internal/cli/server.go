@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
+
+	"github.com/duct-dev/duct"
 
 	"github.com/duct-dev/duct/internal/daemon"
 )
@@ -14,7 +17,9 @@ import (
 type serverCmd struct {
 	addr, data, nats, natsListen, publicURL string
 	noSync                                  bool
-	spares                                  int
+	spares, natsReplicas, queueDepth        int
+	queueTimeout, buildTimeout, stopTimeout time.Duration
+	maxBody, maxUpload                      sizeFlag
 	logLevel, logFormat                     string
 }
 
@@ -51,6 +56,14 @@ func (c *serverCmd) define(fs *flagSet, e *env) {
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync every broker write (faster, loses recent writes on a crash)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` printed for functions (default http://ADDR)")
 	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
+	fs.IntVar(&c.natsReplicas, "nats-replicas", 1, "replicas of Duct's streams and buckets on an external NATS cluster")
+	fs.IntVar(&c.queueDepth, "queue-depth", 1000, "requests that may wait for an instance slot, per function version")
+	fs.DurationVar(&c.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a slot before 429")
+	c.maxBody.v, c.maxUpload.v = duct.MaxSyncBody, 64*duct.MiB
+	fs.Var(&c.maxBody, "max-body", "largest synchronous request and response `size`")
+	fs.Var(&c.maxUpload, "max-upload", "largest deploy upload `size`")
+	fs.DurationVar(&c.buildTimeout, "build-timeout", 10*time.Minute, "time limit of one build")
+	fs.DurationVar(&c.stopTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests get at shutdown")
 	logFlags(fs, &c.logLevel, &c.logFormat, "info")
 }
 
@@ -76,9 +89,16 @@ func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, ""); err != nil {
 		return err
 	}
+	if c.natsReplicas < 1 || c.natsReplicas > 5 || c.queueDepth < 1 || c.queueTimeout <= 0 || c.buildTimeout <= 0 ||
+		c.stopTimeout <= 0 || c.maxBody.v < 1 || c.maxUpload.v < 1 {
+		return usageErrorf("--nats-replicas wants 1 to 5; depths, sizes and timeouts must be positive")
+	}
 	d, err := daemon.New(daemon.Config{
 		Addr: c.addr, DataDir: c.data, NATS: c.nats, NATSListen: c.natsListen, NoSync: c.noSync,
 		PublicURL: c.publicURL, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), Spares: daemonSpares(c.spares),
+		NATSReplicas: c.natsReplicas, QueueDepth: c.queueDepth, QueueTimeout: c.queueTimeout,
+		MaxRequestBody: int64(c.maxBody.v), MaxResponseBody: int64(c.maxBody.v), MaxUpload: int64(c.maxUpload.v),
+		BuildTimeout: c.buildTimeout, ShutdownTimeout: c.stopTimeout,
 		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
 	})
 	if err != nil {

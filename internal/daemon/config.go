@@ -30,6 +30,9 @@ type Config struct {
 	// NATSListen makes the embedded NATS server listen there (for other
 	// nodes); empty means no port.
 	NATSListen string
+	// NATSReplicas is the replica count of Duct's streams and buckets on
+	// an external cluster; default 1.
+	NATSReplicas int
 	// NoSync disables fsync after every broker write (faster, less safe).
 	NoSync bool
 	// PublicURL is the base URL printed for functions; default

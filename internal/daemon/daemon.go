@@ -61,6 +61,7 @@ type Daemon struct {
 	applied    map[string]int // function → version this node serves
 	started    time.Time
 
+	stopping chan struct{} // closed when Shutdown begins
 	stopOnce sync.Once
 	undo     []func() // teardown, in reverse start order
 }
@@ -71,7 +72,7 @@ func New(cfg Config) (*Daemon, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return &Daemon{cfg: cfg, log: cfg.Logger, applied: map[string]int{}}, nil
+	return &Daemon{cfg: cfg, log: cfg.Logger, applied: map[string]int{}, stopping: make(chan struct{})}, nil
 }
 
 // Start brings the server up and returns once it accepts requests. On error
@@ -102,7 +103,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 
 	d.broker, err = broker.Open(ctx, broker.Config{
-		URL: d.cfg.NATS, DataDir: d.cfg.DataDir, Listen: d.cfg.NATSListen, NoSync: d.cfg.NoSync, Logger: d.log,
+		URL: d.cfg.NATS, DataDir: d.cfg.DataDir, Listen: d.cfg.NATSListen, NoSync: d.cfg.NoSync,
+		Replicas: d.cfg.NATSReplicas, Logger: d.log,
 	})
 	if err != nil {
 		return err
@@ -175,7 +177,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.api = api.New(api.Config{
 		Store: d.store, Deploy: d.deploy, Logs: d.logs, Instances: d.pools,
 		Applied: d.apply, Removed: d.remove, Status: d.status, BaseURL: d.baseURL,
-		AdminToken: d.cfg.AdminToken, MaxUpload: d.cfg.MaxUpload, Logger: d.log,
+		AdminToken: d.cfg.AdminToken, MaxUpload: d.cfg.MaxUpload, Stopping: d.stopping, Logger: d.log,
 	})
 	return d.listen()
 }
@@ -247,6 +249,7 @@ func (d *Daemon) URL() string { return "http://" + d.Addr() }
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var err error
 	d.stopOnce.Do(func() {
+		close(d.stopping)
 		ctx, cancel := context.WithTimeout(ctx, d.cfg.ShutdownTimeout)
 		defer cancel()
 		if d.server != nil {

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -207,5 +208,22 @@ func TestMinInstances(t *testing.T) {
 	if rep.Report.QueueWait != 0 || rep.Report.InitDuration != 0 {
 		t.Errorf("a request to a warm minimum instance reports a wait of %s and an init of %s",
 			rep.Report.QueueWait, rep.Report.InitDuration)
+	}
+}
+
+// TestShutdownEndsFollowedLogs: a client following a log does not hold a
+// graceful shutdown open.
+func TestShutdownEndsFollowedLogs(t *testing.T) {
+	s := ducttest.Start(t)
+	s.Deploy("hello", hello, "")
+	resp, err := http.Get(s.URL + "/api/v1/functions/hello/logs?follow=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	s.Stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %s with a followed log open", took)
 	}
 }

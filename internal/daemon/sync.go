@@ -102,7 +102,7 @@ func (c checker) Check(ctx context.Context, v *duct.Version, dir string) error {
 	if err != nil {
 		return err
 	}
-	inst.Kill()
+	inst.Kill("deploy check done")
 	return nil
 }
 

@@ -273,3 +273,22 @@ func TestConcurrentIdenticalDeploys(t *testing.T) {
 		t.Errorf("%d builds of one source, want 1", builds)
 	}
 }
+
+// A command names a program on the instance's PATH, and applies to
+// runtime image only.
+func TestDeployImageCommandOnPath(t *testing.T) {
+	s := ducttest.Start(t)
+	app := ducttest.Files{"app.py": "import http.server, os\n" +
+		"class H(http.server.BaseHTTPRequestHandler):\n" +
+		"    def do_GET(self):\n" +
+		"        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'py')\n" +
+		"http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"}
+	s.Deploy("pyapp", app, "runtime: image\ncommand: [python3, app.py]\n")
+	if r := s.Invoke("pyapp", "GET", "/", ""); r.Status != 200 || r.Body != "py" {
+		t.Fatalf("invoke: %d %q", r.Status, r.Body)
+	}
+	r := s.DeployRaw("pycmd", ducttest.Archive(t, app), "runtime: python\ncommand: [python3, app.py]\n")
+	if r.Status != 400 || !strings.Contains(fmt.Sprint(r.Problem["detail"]), "runtime image only") {
+		t.Fatalf("command with runtime python: %d %v", r.Status, r.Problem)
+	}
+}

@@ -215,7 +215,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 		case r.Context().Err() != nil:
 			inv.outcome = duct.OutcomeCanceled
 		case errors.Is(err, instance.ErrDeadline):
-			inv.outcome, inv.err, kill = duct.OutcomeTimeout, "timed out after "+timeout.String()+" while streaming the response", true
+			inv.outcome, inv.err, kill = duct.OutcomeTimeout, "timed out after "+timeout.String()+" while streaming the response", soleTenant(inv)
 		case lease.Instance.Exited():
 			inv.outcome, inv.err = duct.OutcomeCrash, "instance "+lease.Instance.ExitReason()
 		default:
@@ -243,7 +243,7 @@ func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, inv *invocation
 		inv.outcome, inv.status = duct.OutcomeTimeout, http.StatusGatewayTimeout
 		inv.err = "function did not answer within its timeout of " + timeout.String()
 		problem.Write(w, r, inv.id, duct.ErrTimeout, inv.err)
-		return true
+		return soleTenant(inv)
 	}
 	// The instance broke the connection: it crashed, or exited.
 	select {
@@ -257,8 +257,14 @@ func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, inv *invocation
 		inv.err = "instance closed the connection: " + err.Error()
 	}
 	problem.Write(w, r, inv.id, duct.ErrCrashed, inv.err)
-	return true
+	return soleTenant(inv)
 }
+
+// soleTenant reports whether a failed request had its instance to itself:
+// only then is the instance killed and replaced (it may be stuck). With
+// concurrency above one, killing it would fail its other requests too; the
+// failed request's connection is closed instead.
+func soleTenant(inv *invocation) bool { return inv.version.Spec.Concurrency == 1 }
 
 // finish records the invocation: its report in the log, its metrics.
 func (g *Gateway) finish(inv *invocation, fm *metrics.Function) {

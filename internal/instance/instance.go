@@ -7,6 +7,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type Instance struct {
 	client *client
 	logs   *logPump
 	served atomic.Int64
+	closed atomic.Bool
 
 	peak     atomic.Int64 // cached PeakMemory
 	peakRead atomic.Int64 // when peak was read, Unix ns
@@ -89,19 +91,24 @@ func (i *Instance) End() {
 	i.logs.end()
 }
 
-// Kill stops the instance at once.
-func (i *Instance) Kill() {
+// Kill stops the instance at once; why goes to the function's log.
+func (i *Instance) Kill(why string) {
 	i.proc.Kill()
-	i.close()
+	i.close(why)
 }
 
-// Stop asks the instance to exit, killing it after grace, and waits.
-func (i *Instance) Stop(grace time.Duration) {
+// Stop asks the instance to exit, killing it after grace, and waits; why
+// goes to the function's log.
+func (i *Instance) Stop(grace time.Duration, why string) {
 	i.proc.Stop(grace)
-	i.close()
+	i.close(why)
 }
 
-func (i *Instance) close() {
+func (i *Instance) close(why string) {
+	if i.closed.CompareAndSwap(false, true) {
+		<-i.proc.Done()
+		i.logs.platform(fmt.Sprintf("instance %s stopped (%s): %s", i.ID, why, i.proc.ExitReason()))
+	}
 	removeSocket(i.Addr)
 	if i.ctrl != nil {
 		i.ctrl.Close()

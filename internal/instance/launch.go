@@ -179,17 +179,38 @@ func (l *Launcher) Launch(ctx context.Context, t *Target) (*Instance, error) {
 		client:       newClient(s.addr),
 	}
 	s.logs.identify(v.Function, v.Number, inst.ID)
-	s.logs.platform(fmt.Sprintf("instance %s started in %s", inst.ID, inst.InitDuration.Round(10*time.Microsecond)))
+	what := "instance"
+	if v.Number == 0 {
+		what = "deploy check: instance" // not yet a version
+	}
+	s.logs.platform(fmt.Sprintf("%s %s started in %s", what, inst.ID, inst.InitDuration.Round(10*time.Microsecond)))
 	return inst, nil
 }
 
+// command resolves argv[0]: a path in the artifact, or a bare name looked
+// up on the instance's PATH (command: [python3, app.py]).
 func (t *Target) command() []string {
 	argv := append([]string(nil), t.Version.Run.Command...)
-	if len(argv) > 0 && !filepath.IsAbs(argv[0]) {
-		argv[0] = filepath.Join(t.Dir, argv[0])
+	if len(argv) == 0 || filepath.IsAbs(argv[0]) {
+		return argv
 	}
+	local := filepath.Join(t.Dir, argv[0])
+	if _, err := os.Stat(local); err == nil || strings.ContainsRune(argv[0], '/') {
+		argv[0] = local
+		return argv
+	}
+	for _, dir := range instancePath {
+		if st, err := os.Stat(filepath.Join(dir, argv[0])); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			argv[0] = filepath.Join(dir, argv[0])
+			return argv
+		}
+	}
+	argv[0] = local // fails to start with a clear "no such file"
 	return argv
 }
+
+// instancePath is the PATH instances get.
+var instancePath = []string{"/usr/local/bin", "/usr/bin", "/bin"}
 
 func (t *Target) env() []string {
 	env := baseEnv()
@@ -387,6 +408,8 @@ func (l *Launcher) fromSpare(ctx context.Context, t *Target) (*started, error) {
 	env := map[string]string{
 		"DUCT_FUNCTION":  v.Function,
 		"DUCT_VERSION":   strconv.Itoa(v.Number),
+		"DUCT_HANDLER":   v.Spec.Handler,
+		"DUCT_SIGNATURE": string(v.Spec.Signature),
 		"DUCT_MEMORY_MB": strconv.FormatInt(int64(v.Spec.Memory/duct.MiB), 10),
 	}
 	for k, val := range t.Env {

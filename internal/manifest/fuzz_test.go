@@ -49,9 +49,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Marshal()) = %s, want %s", dump(again), dump(m))
 		}
 		base := duct.Function{Name: "base", Runtime: duct.RuntimeGo}
+		if m.Command != nil {
+			base.Runtime = duct.RuntimeImage // a command needs runtime image
+		}
 		got := m.Apply(base)
 		if !reflect.DeepEqual(got, again.Apply(base)) {
 			t.Fatal("Apply differs after a round trip")
+		}
+		if m.Command != nil && m.Runtime != nil && *m.Runtime != duct.RuntimeImage {
+			return // a cross-field rule left to the final validation
 		}
 		if m.MinInstances != nil && m.MaxInstances == nil && *m.MinInstances > duct.DefaultMaxInstances {
 			return // flags may raise maxInstances

@@ -42,7 +42,9 @@ func (m *Manifest) validate(lines map[string]int) error {
 		{"signature", m.Signature != nil, func(f *duct.Function) { f.Signature = *m.Signature }},
 		{"handler", m.Handler != nil, func(f *duct.Function) { f.Handler = *m.Handler }},
 		{"entry", m.Entry != nil, func(f *duct.Function) { f.Entry = *m.Entry }},
-		{"command", m.Command != nil, func(f *duct.Function) { f.Command = m.Command }},
+		// command is checked as an image's: which runtime it goes with is a
+		// cross-field rule left to the final validation.
+		{"command", m.Command != nil, func(f *duct.Function) { f.Runtime, f.Command = duct.RuntimeImage, m.Command }},
 		{"timeout", m.Timeout != nil, func(f *duct.Function) { f.Timeout = *m.Timeout }},
 		{"memory", m.Memory != nil, func(f *duct.Function) { f.Memory = *m.Memory }},
 		{"concurrency", m.Concurrency != nil, func(f *duct.Function) { f.Concurrency = *m.Concurrency }},

@@ -38,7 +38,7 @@ func New() *Registry {
 	}, []string{"function", "outcome"})
 	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "duct_invocation_duration_seconds",
-		Help:    "Time from acquiring an instance to the end of the response.",
+		Help:    "Time from the request's arrival to the end of the response: queueing and cold starts included.",
 		Buckets: latencyBuckets,
 	}, []string{"function"})
 	r.coldStarts = prometheus.NewCounterVec(prometheus.CounterOpts{

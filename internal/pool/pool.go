@@ -235,7 +235,7 @@ func (p *Pool) release(m *member, kill bool) {
 	p.mu.Lock()
 	m.inflight--
 	if kill && !m.gone {
-		p.dropLocked(m, true)
+		p.dropLocked(m, true, "invocation timed out")
 		p.scaleLocked(false)
 		p.mu.Unlock()
 		return
@@ -263,7 +263,7 @@ func (p *Pool) offerLocked(m *member) {
 	if m.inflight == 0 {
 		m.idleSince = p.now()
 		if p.retired {
-			p.dropLocked(m, false)
+			p.dropLocked(m, false, "version retired")
 			return
 		}
 	}
@@ -274,8 +274,8 @@ func (p *Pool) offerLocked(m *member) {
 }
 
 // dropLocked takes m out of service and stops its process: at once when
-// kill, else with the grace period.
-func (p *Pool) dropLocked(m *member, kill bool) {
+// kill, else with the grace period. why goes to the function's log.
+func (p *Pool) dropLocked(m *member, kill bool, why string) {
 	if m.gone {
 		return
 	}
@@ -286,9 +286,9 @@ func (p *Pool) dropLocked(m *member, kill bool) {
 	grace := p.launcher.StopGrace()
 	go func() {
 		if kill {
-			inst.Kill()
+			inst.Kill(why)
 		} else {
-			inst.Stop(grace)
+			inst.Stop(grace, why)
 		}
 	}()
 	p.maybeEmptyLocked()
@@ -317,7 +317,7 @@ func (p *Pool) scaleLocked(tick bool) {
 		}
 		for _, id := range d.Stop {
 			if m := p.members[id]; m != nil {
-				p.dropLocked(m, false)
+				p.dropLocked(m, false, "idle")
 			}
 		}
 		p.startLocked(d.Start)
@@ -379,7 +379,7 @@ func (p *Pool) watch(m *member) {
 	delete(p.members, m.inst.ID)
 	p.metrics.Instances.Dec()
 	p.log.Info("instance exited", "function", p.target.Version.Function, "instance", m.inst.ID, "reason", m.inst.ExitReason())
-	m.inst.Kill() // release its sockets and any leftover children
+	m.inst.Kill("exited by itself") // release its sockets and any leftover children
 	p.scaleLocked(false)
 	p.maybeEmptyLocked()
 }
@@ -403,7 +403,7 @@ func (p *Pool) Retire() {
 	p.retired = true
 	for _, m := range p.members {
 		if m.inflight == 0 {
-			p.dropLocked(m, false)
+			p.dropLocked(m, false, "version retired")
 		}
 	}
 	p.maybeEmptyLocked()
@@ -459,7 +459,7 @@ func (p *Pool) StopIdle() {
 	p.maybeEmptyLocked()
 	p.mu.Unlock()
 	for _, m := range idle {
-		m.inst.Kill()
+		m.inst.Kill("scaled to zero")
 		<-m.inst.Done()
 	}
 }
@@ -484,7 +484,7 @@ func (p *Pool) stopAll(grace time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.inst.Stop(grace)
+			m.inst.Stop(grace, "server shutting down")
 		}()
 	}
 	wg.Wait()

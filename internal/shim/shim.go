@@ -6,8 +6,8 @@
 //
 // Start a Node.js instance as `node <Paths.Node>` and a Python one as
 // `python3 <Paths.Python>` (the real interpreter, not a version manager's
-// wrapper), with a clean environment holding DUCT_LISTEN_FD=3,
-// DUCT_CONTROL_FD=4 and PORT.
+// wrapper), with a clean environment holding DUCT_LISTEN_FD=3 and
+// DUCT_CONTROL_FD=4.
 package shim
 
 import (
