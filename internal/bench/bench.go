@@ -15,6 +15,8 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +83,7 @@ type ColdRow struct {
 
 const (
 	targetBare   = "bare Go net/http"
+	targetProxy  = "Go httputil.ReverseProxy → bare"
 	targetDuct   = "duct → Go fn (concurrency 100)"
 	targetDuctC1 = "duct → Go fn (concurrency 1)"
 )
@@ -139,14 +142,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := deploy(ctx, d.URL(), "noop1", noop[duct.RuntimeGo], `{"concurrency": 1}`); err != nil {
 		return nil, err
 	}
-	bare, stop, err := startBare(cfg)
+	bare, stop, err := startHelper(cfg, "bench-bare")
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	proxy, stopProxy, err := startHelper(cfg, "bench-proxy", bare)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProxy()
 
 	targets := []struct{ name, url string }{
 		{targetBare, bare},
+		{targetProxy, proxy},
 		{targetDuct, d.URL() + "/fn/noop"},
 		{targetDuctC1, d.URL() + "/fn/noop1"},
 	}
@@ -274,14 +283,23 @@ func deploy(ctx context.Context, base, name string, files map[string]string, spe
 	return nil
 }
 
-// startBare starts the baseline server and returns its URL.
-func startBare(cfg Config) (string, func(), error) {
+// startHelper starts a reference server (bench-bare, or bench-proxy in
+// front of the URL in args) and returns its URL.
+func startHelper(cfg Config, kind string, args ...string) (string, func(), error) {
+	handler := BareHandler()
+	if kind == "bench-proxy" {
+		h, err := ProxyHandler(args[0])
+		if err != nil {
+			return "", nil, err
+		}
+		handler = h
+	}
 	if cfg.Spawn == nil {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", nil, err
 		}
-		srv := &http.Server{Handler: BareHandler()}
+		srv := &http.Server{Handler: handler}
 		go srv.Serve(ln)
 		return "http://" + ln.Addr().String() + "/", func() { srv.Close() }, nil
 	}
@@ -290,8 +308,8 @@ func startBare(cfg Config) (string, func(), error) {
 		return "", nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := cfg.Spawn("bench-bare", addr)
-	cmd.Stderr = os.Stderr
+	cmd := cfg.Spawn(append([]string{kind, addr}, args...)...)
+	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
@@ -304,11 +322,33 @@ func startBare(cfg Config) (string, func(), error) {
 		}
 		if i > 500 {
 			stop()
-			return "", nil, errors.New("bare server did not start")
+			return "", nil, errors.New(kind + " did not start")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return "http://" + addr + "/", stop, nil
+}
+
+// ProxyHandler is the standard library's reverse proxy to target: the
+// cost of one plain Go proxy hop, for comparison.
+func ProxyHandler(target string) (http.Handler, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+	p.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+	return p, nil
+}
+
+// ServeProxy runs the reference proxy on addr until it fails.
+func ServeProxy(addr, target string) error {
+	h, err := ProxyHandler(target)
+	if err != nil {
+		return err
+	}
+	return http.ListenAndServe(addr, h)
 }
 
 // BareHandler is the baseline: Go's net/http answering "hello".

@@ -60,7 +60,7 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Warm) != 6 || len(rep.Cold) != 3 || rep.Ratio <= 0 {
+	if len(rep.Warm) != 8 || len(rep.Cold) != 3 || rep.Ratio <= 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	t.Log(rep.String())

@@ -35,9 +35,10 @@ Bench starts its own Duct on loopback (a temporary data directory) and
 measures, in the same run:
 
   - warm requests/s and p50/p99 latency of a Go no-op function through the
-    gateway, beside a bare Go net/http server answering the same body, at
-    each connection count (default 1 and 50); the figure that matters is
-    the ratio;
+    gateway, beside a bare Go net/http server answering the same body (and,
+    for scale, Go's httputil.ReverseProxy in front of it), at each
+    connection count (default 1 and 50); the figure that matters is the
+    ratio to the bare server;
   - cold-start latency from zero instances for Go, Node.js and Python: each
     sample stops the function's instances first, then times one request.
 
@@ -103,7 +104,8 @@ func (c *benchCmd) run(ctx context.Context, e *env, args []string) error {
 
 // hidden runs the helper processes of duct bench: "bench-load URL CONNS
 // DURATION" prints one load Result as JSON; "bench-bare ADDR" serves the
-// baseline. They are not listed in help.
+// baseline; "bench-proxy ADDR URL" runs the standard library's reverse
+// proxy in front of it. They are not listed in help.
 func (e *env) hidden(ctx context.Context, args []string) (int, bool) {
 	switch {
 	case len(args) == 4 && args[0] == "bench-load":
@@ -119,6 +121,12 @@ func (e *env) hidden(ctx context.Context, args []string) (int, bool) {
 			return exitFailure, true
 		}
 		json.NewEncoder(e.stdout).Encode(res)
+		return exitOK, true
+	case len(args) == 3 && args[0] == "bench-proxy":
+		if err := bench.ServeProxy(args[1], args[2]); err != nil {
+			fmt.Fprintln(e.stderr, "duct bench-proxy:", err)
+			return exitFailure, true
+		}
 		return exitOK, true
 	case len(args) == 2 && args[0] == "bench-bare":
 		if err := bench.ServeBare(args[1]); err != nil {
