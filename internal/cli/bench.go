@@ -90,6 +90,7 @@ func (c *benchCmd) run(ctx context.Context, e *env, args []string) error {
 		cfg.Spawn = func(args ...string) *exec.Cmd { return exec.Command(self, args...) }
 	}
 	cfg.Progress = func(s string) { fmt.Fprintln(e.stderr, "bench:", s) }
+	tuneGC(e.getenv) // as duct server does
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {

@@ -433,3 +433,17 @@ func main() {
 	}
 	pw.Close()
 }
+
+// TestHugeHeaders: a request whose headers exceed the server's limit is
+// refused before any function runs.
+func TestHugeHeaders(t *testing.T) {
+	s := ducttest.Start(t)
+	s.Deploy("echo", nodeEcho, "")
+	r := s.Invoke("echo", "GET", "/", "", "X-Big", strings.Repeat("a", 128<<10))
+	if r.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", r.Status)
+	}
+	if r := s.Invoke("echo", "GET", "/", "", "X-Fine", strings.Repeat("a", 16<<10)); r.Status != 200 {
+		t.Fatalf("16 KiB header: %d", r.Status)
+	}
+}
