@@ -405,6 +405,8 @@ function newServer() {
       headersTimeout: 0,
       keepAliveTimeout: 0,
       noDelay: true,
+      // The gateway admits up to 64 KiB of headers; Node's default is 16.
+      maxHeaderSize: 64 * 1024 + 4096,
     },
     onRequest,
   );
