@@ -31,13 +31,15 @@ type Spec struct {
 	Stdout, Stderr *os.File
 }
 
-// Process is a started instance process.
+// Process is a started instance process: a plain one (Start), or a
+// sandbox's supervisor (Jailer.Start).
 type Process struct {
 	cmd     *exec.Cmd
 	started time.Time
 	done    chan struct{}
 	err     error // set before done closes
 
+	onKill   func() // extra teardown (a sandbox's cgroup)
 	killOnce sync.Once
 }
 
@@ -77,6 +79,7 @@ func Start(spec Spec) (*Process, error) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		close(p.done)
 	}()
+	p.onKill = func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	return p, nil
 }
 
@@ -114,10 +117,13 @@ func (p *Process) ExitReason() string {
 	return "exited with status 0"
 }
 
-// Kill kills the whole process group at once.
+// Kill kills the process and everything it started, at once.
 func (p *Process) Kill() {
 	p.killOnce.Do(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		if p.onKill != nil {
+			p.onKill()
+		}
 	})
 }
 
@@ -127,15 +133,15 @@ func (p *Process) Stop(grace time.Duration) {
 	if p.Exited() {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-p.done:
 	case <-t.C:
-		p.Kill()
-		<-p.done
 	}
+	p.Kill() // what it started, too
+	<-p.done
 }
 
 // PeakMemory returns the most resident memory the process has used, in

@@ -1,0 +1,383 @@
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cgroupRoot holds one Duct server's cgroups: a directory per controller
+// on cgroup v1, one directory on v2 with the memory, cpu and pids
+// controllers delegated to it.
+type cgroupRoot struct {
+	version int               // 1 or 2
+	dirs    map[string]string // v1: controller → our directory; v2: "" → our directory
+}
+
+// Limits bound one sandbox.
+type Limits struct {
+	Memory int64   // bytes, swap excluded and forbidden; 0: unlimited
+	PIDs   int64   // processes and threads; 0: unlimited
+	CPUs   float64 // hard quota in CPUs; 0: unlimited
+	Weight int     // relative CPU share, 1–10000; 0: default
+}
+
+// v1Controllers are the v1 hierarchies Duct uses; memory and pids are
+// required, cpu is used when present.
+var v1Controllers = []string{"memory", "pids", "cpu"}
+
+// newCgroupRoot finds where this process sits in the cgroup tree and
+// creates name under it: on v2 when the memory, cpu and pids controllers
+// can be enabled there, else on v1.
+func newCgroupRoot(name string) (*cgroupRoot, error) {
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, err
+	}
+	if v2, ok := own[""]; ok {
+		if base, err := v2Mount(); err == nil {
+			dir := filepath.Join(base, v2, name)
+			if r, err := newV2Root(dir); err == nil {
+				return r, nil
+			}
+		}
+	}
+	r := &cgroupRoot{version: 1, dirs: map[string]string{}}
+	for _, c := range v1Controllers {
+		path, ok := own[c]
+		if !ok {
+			if c == "cpu" {
+				continue
+			}
+			return nil, fmt.Errorf("cgroup v1 controller %s is not mounted", c)
+		}
+		mount := filepath.Join("/sys/fs/cgroup", c)
+		if _, err := os.Stat(filepath.Join(mount, "cgroup.procs")); err != nil {
+			if c == "cpu" {
+				continue
+			}
+			return nil, fmt.Errorf("cgroup v1 controller %s: %w", c, err)
+		}
+		dir := filepath.Join(mount, path, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			r.remove()
+			return nil, fmt.Errorf("cgroup v1 %s: %w", c, err)
+		}
+		r.dirs[c] = dir
+	}
+	// Swap is accounted only when the kernel does it; without, the
+	// memory limit alone bounds the sandbox and swap is whatever the host
+	// allows.
+	return r, nil
+}
+
+func newV2Root(dir string) (*cgroupRoot, error) {
+	parent := filepath.Dir(dir)
+	avail, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		if !hasWord(string(avail), c) {
+			return nil, fmt.Errorf("cgroup v2: controller %s not available at %s", c, parent)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +pids +cpu"), 0); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("cgroup v2: enable controllers: %w", err)
+	}
+	return &cgroupRoot{version: 2, dirs: map[string]string{"": dir}}, nil
+}
+
+func hasWord(s, w string) bool {
+	for _, f := range strings.Fields(s) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// ownCgroups reads /proc/self/cgroup: controller → path ("" for v2).
+func ownCgroups() (map[string]string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			out[""] = parts[2]
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			out[c] = parts[2]
+		}
+	}
+	return out, sc.Err()
+}
+
+// v2Mount finds the cgroup2 mount (/sys/fs/cgroup, or /sys/fs/cgroup/unified
+// on hybrid hosts).
+func v2Mount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		for i, fld := range fields {
+			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" {
+				return fields[4], nil
+			}
+		}
+	}
+	return "", errors.New("no cgroup2 mount")
+}
+
+// remove deletes the root's directories (they must be empty).
+func (r *cgroupRoot) remove() {
+	for _, d := range r.dirs {
+		os.Remove(d)
+	}
+}
+
+// cgroup is one sandbox's cgroup.
+type cgroup struct {
+	root *cgroupRoot
+	dirs map[string]string
+}
+
+func (r *cgroupRoot) create(id string) (*cgroup, error) {
+	cg := &cgroup{root: r, dirs: map[string]string{}}
+	for c, d := range r.dirs {
+		dir := filepath.Join(d, id)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			cg.remove()
+			return nil, err
+		}
+		cg.dirs[c] = dir
+	}
+	return cg, nil
+}
+
+func (cg *cgroup) file(controller, name string) string {
+	if cg.root.version == 2 {
+		return filepath.Join(cg.dirs[""], name)
+	}
+	d, ok := cg.dirs[controller]
+	if !ok {
+		return ""
+	}
+	return filepath.Join(d, name)
+}
+
+func write(path, value string) error {
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, []byte(value), 0)
+}
+
+// set applies limits.
+func (cg *cgroup) set(l Limits) error {
+	var errs []error
+	mem := "max"
+	if l.Memory > 0 {
+		mem = strconv.FormatInt(l.Memory, 10)
+	}
+	pids := "max"
+	if l.PIDs > 0 {
+		pids = strconv.FormatInt(l.PIDs, 10)
+	}
+	if cg.root.version == 2 {
+		errs = append(errs, write(cg.file("", "memory.max"), mem))
+		errs = append(errs, write(cg.file("", "memory.swap.max"), "0"))
+		errs = append(errs, write(cg.file("", "pids.max"), pids))
+		quota := "max 100000"
+		if l.CPUs > 0 {
+			quota = fmt.Sprintf("%d 100000", int64(l.CPUs*100000))
+		}
+		errs = append(errs, write(cg.file("", "cpu.max"), quota))
+		if l.Weight > 0 {
+			errs = append(errs, write(cg.file("", "cpu.weight"), strconv.Itoa(l.Weight)))
+		}
+		return errors.Join(errs...)
+	}
+	if l.Memory <= 0 {
+		mem = "-1"
+	}
+	// memsw must stay at or above the memory limit: order the writes so
+	// that each one is valid on its own.
+	memsw := cg.file("memory", "memory.memsw.limit_in_bytes")
+	if _, err := os.Stat(memsw); err != nil {
+		memsw = ""
+	}
+	if cur, _ := readInt(cg.file("memory", "memory.limit_in_bytes")); l.Memory > 0 && cur > l.Memory {
+		errs = append(errs, write(cg.file("memory", "memory.limit_in_bytes"), mem), write(memsw, mem))
+	} else {
+		errs = append(errs, write(memsw, mem), write(cg.file("memory", "memory.limit_in_bytes"), mem))
+	}
+	errs = append(errs, write(cg.file("pids", "pids.max"), pids))
+	if f := cg.file("cpu", "cpu.cfs_quota_us"); f != "" {
+		quota := "-1"
+		if l.CPUs > 0 {
+			quota = strconv.FormatInt(int64(l.CPUs*100000), 10)
+			errs = append(errs, write(cg.file("cpu", "cpu.cfs_period_us"), "100000"))
+		}
+		errs = append(errs, write(f, quota))
+		if l.Weight > 0 {
+			// v1 shares: 1024 is the default weight of 100.
+			errs = append(errs, write(cg.file("cpu", "cpu.shares"), strconv.Itoa(max(2, l.Weight*1024/100))))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fd opens the v2 cgroup directory for clone3's CLONE_INTO_CGROUP, which
+// places a new process in it at no cost; -1 on v1.
+func (cg *cgroup) fd() (int, func(), error) {
+	if cg.root.version != 2 {
+		return -1, func() {}, nil
+	}
+	f, err := syscall.Open(cg.dirs[""], syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, func() {}, err
+	}
+	return f, func() { syscall.Close(f) }, nil
+}
+
+// join moves pid into the cgroup (v1; on v2 clone3 already did).
+func (cg *cgroup) join(pid int) error {
+	if cg.root.version == 2 {
+		return nil
+	}
+	for c := range cg.dirs {
+		if err := write(cg.file(c, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// peakMemory is the most memory the cgroup has used, in bytes.
+func (cg *cgroup) peakMemory() int64 {
+	if cg.root.version == 2 {
+		n, _ := readInt(cg.file("", "memory.peak"))
+		return n
+	}
+	n, _ := readInt(cg.file("memory", "memory.max_usage_in_bytes"))
+	return n
+}
+
+// oomKills counts processes the kernel killed for exceeding the memory
+// limit.
+func (cg *cgroup) oomKills() int64 {
+	name := "memory.events"
+	if cg.root.version == 1 {
+		name = "memory.oom_control"
+	}
+	b, err := os.ReadFile(cg.file("memory", name))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// kill kills every process in the cgroup and waits, briefly, until it is
+// empty.
+func (cg *cgroup) kill() {
+	if cg.root.version == 2 {
+		if write(cg.file("", "cgroup.kill"), "1") == nil {
+			cg.waitEmpty()
+			return
+		}
+	}
+	for range 50 {
+		pids := cg.procs()
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (cg *cgroup) procs() []int {
+	c := "pids"
+	if cg.root.version == 2 {
+		c = ""
+	}
+	b, err := os.ReadFile(cg.file(c, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (cg *cgroup) waitEmpty() {
+	for range 100 {
+		if len(cg.procs()) == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// remove deletes the cgroup; it retries while exiting processes drain.
+func (cg *cgroup) remove() {
+	for _, d := range cg.dirs {
+		for range 50 {
+			if err := os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+func readInt(path string) (int64, error) {
+	if path == "" {
+		return 0, errors.New("no such control file")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return -1, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
