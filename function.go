@@ -43,6 +43,16 @@ const (
 	InvokeToken  InvokeMode = "token"
 )
 
+// NetworkMode says what network a function's instances get.
+type NetworkMode string
+
+const (
+	// NetworkNone: an own network namespace with loopback only.
+	NetworkNone NetworkMode = "none"
+	// NetworkOutbound: the host's network stack, to call other services.
+	NetworkOutbound NetworkMode = "outbound"
+)
+
 // Function is a function's specification: everything a user declares in
 // duct.yaml or with CLI flags. A Version freezes one Function with the
 // artifact built from its source.
@@ -69,8 +79,11 @@ type Function struct {
 	Env          map[string]string `json:"env,omitempty"`
 	Secrets      []string          `json:"secrets,omitempty"`
 	Invoke       InvokeMode        `json:"invoke,omitempty"`
-	Triggers     []Trigger         `json:"triggers,omitempty"`
-	Retry        *RetryPolicy      `json:"retry,omitempty"`
+	// Network is what the function's sandbox may reach: NetworkNone
+	// (loopback only, the default) or NetworkOutbound.
+	Network  NetworkMode  `json:"network,omitempty"`
+	Triggers []Trigger    `json:"triggers,omitempty"`
+	Retry    *RetryPolicy `json:"retry,omitempty"`
 }
 
 // Trigger is one event source bound to a function. Exactly one field is set.
@@ -198,6 +211,9 @@ func (f Function) WithDefaults() Function {
 	if f.Invoke == "" {
 		f.Invoke = InvokePublic
 	}
+	if f.Network == "" {
+		f.Network = NetworkNone
+	}
 	return f
 }
 
@@ -250,6 +266,11 @@ func (f Function) Validate() error {
 	case InvokePublic, InvokeToken:
 	default:
 		return Invalid("invoke", "%q: want public or token", f.Invoke)
+	}
+	switch f.Network {
+	case NetworkNone, NetworkOutbound:
+	default:
+		return Invalid("network", "%q: want none or outbound", f.Network)
 	}
 	for k, v := range f.Env {
 		if !envKeyRE.MatchString(k) {

@@ -31,6 +31,7 @@ const (
 	OutcomeError      Outcome = "error"       // the function answered 5xx or raised
 	OutcomeTimeout    Outcome = "timeout"     // killed past its time budget
 	OutcomeCrash      Outcome = "crash"       // the instance died mid-request
+	OutcomeMemory     Outcome = "memory"      // killed for exceeding its memory limit
 	OutcomeThrottled  Outcome = "throttled"   // no capacity within the queue timeout
 	OutcomeInitFailed Outcome = "init_failed" // the instance could not start
 	OutcomeCanceled   Outcome = "canceled"    // the client went away

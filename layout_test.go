@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"internal/api":       {".", "internal/deploy", "internal/id", "internal/logs", "internal/problem", "internal/store"},
 	"internal/client":    {".", "internal/api", "internal/deploy", "internal/problem"},
 	"internal/daemon": {".", "internal/api", "internal/artifact", "internal/broker", "internal/builder", "internal/bundle", "internal/deploy",
-		"internal/gateway", "internal/instance", "internal/logs", "internal/metrics", "internal/pool", "internal/shim",
+		"internal/gateway", "internal/instance", "internal/logs", "internal/metrics", "internal/pool", "internal/sandbox", "internal/shim",
 		"internal/store", "internal/toolchain"},
 	"internal/cli": {".", "internal/api", "internal/bench", "internal/bundle", "internal/client", "internal/daemon",
 		"internal/deploy", "internal/manifest"},

@@ -222,7 +222,10 @@ func coldStarts(ctx context.Context, cfg Config, d *daemon.Daemon, r duct.Runtim
 	var lat []time.Duration
 	for i := range cfg.ColdSamples {
 		d.ScaleToZero(name)
-		for wait := 0; wait < 200 && r != duct.RuntimeGo && d.SparesReady(r) == 0; wait++ {
+		// An idle server has its spares ready: wait for them, so that a
+		// sample measures a cold start, not a replacement spare starting
+		// beside it.
+		for wait := 0; wait < 200 && (r != duct.RuntimeGo || d.Sandboxed()) && d.SparesReady(r) < 2; wait++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(20 * time.Millisecond) // let the machine settle

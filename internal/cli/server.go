@@ -17,7 +17,7 @@ import (
 // serverCmd is `duct server`.
 type serverCmd struct {
 	addr, data, nats, natsListen, publicURL string
-	noSync                                  bool
+	noSync, insecure                        bool
 	spares, natsReplicas, queueDepth        int
 	queueTimeout, buildTimeout, stopTimeout time.Duration
 	maxBody, maxUpload                      sizeFlag
@@ -57,6 +57,7 @@ func (c *serverCmd) define(fs *flagSet, e *env) {
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync every broker write (faster, loses recent writes on a crash)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` printed for functions (default http://ADDR)")
 	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
+	fs.BoolVar(&c.insecure, "insecure-no-sandbox", false, "run functions unsandboxed, as the server's user (trusted code only)")
 	fs.IntVar(&c.natsReplicas, "nats-replicas", 1, "replicas of Duct's streams and buckets on an external NATS cluster")
 	fs.IntVar(&c.queueDepth, "queue-depth", 1000, "requests that may wait for an instance slot, per function version")
 	fs.DurationVar(&c.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a slot before 429")
@@ -100,7 +101,7 @@ func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
 		PublicURL: c.publicURL, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), Spares: daemonSpares(c.spares),
 		NATSReplicas: c.natsReplicas, QueueDepth: c.queueDepth, QueueTimeout: c.queueTimeout,
 		MaxRequestBody: int64(c.maxBody.v), MaxResponseBody: int64(c.maxBody.v), MaxUpload: int64(c.maxUpload.v),
-		BuildTimeout: c.buildTimeout, ShutdownTimeout: c.stopTimeout,
+		BuildTimeout: c.buildTimeout, ShutdownTimeout: c.stopTimeout, InsecureNoSandbox: c.insecure,
 		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
 	})
 	if err != nil {

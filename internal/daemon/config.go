@@ -59,6 +59,19 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// ReapInterval is how often idle instances are reaped; default 500ms.
 	ReapInterval time.Duration
+	// InsecureNoSandbox runs instances as plain processes of Duct's user,
+	// unisolated. Without it, Duct refuses to start where it cannot
+	// sandbox, saying what the host lacks.
+	InsecureNoSandbox bool
+	// InstancePIDs bounds the processes and threads of one sandboxed
+	// instance; default 512. InstanceCPUs is each instance's hard CPU
+	// quota; by default (0 or negative) there is none, and instances share
+	// CPU by weights that grow with their memory.
+	InstancePIDs int64
+	InstanceCPUs float64
+	// TmpSize bounds each sandboxed instance's /tmp (it counts against the
+	// function's memory); default 64 MiB.
+	TmpSize int64
 	// Tools overrides the language tools found on PATH.
 	Tools toolchain.Names
 	// GoCache and GoModCache for Go builds; default the host's.
@@ -84,6 +97,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.InstancePIDs == 0 {
+		c.InstancePIDs = 512
+	}
+	if c.InstanceCPUs == 0 {
+		c.InstanceCPUs = -1
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/duct-dev/duct/internal/logs"
 	"github.com/duct-dev/duct/internal/metrics"
 	"github.com/duct-dev/duct/internal/pool"
+	"github.com/duct-dev/duct/internal/sandbox"
 	"github.com/duct-dev/duct/internal/shim"
 	"github.com/duct-dev/duct/internal/store"
 	"github.com/duct-dev/duct/internal/toolchain"
@@ -55,6 +56,9 @@ type Daemon struct {
 	server *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	jailer      *sandbox.Jailer // nil when unsandboxed
+	sandboxNote string          // what isolation instances get, for status
 
 	applyLocks keyedMutex
 	mu         sync.Mutex     // guards applied
@@ -127,12 +131,17 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return err
 	}
-	d.launcher = instance.New(instance.Config{
+	lcfg := instance.Config{
 		RunDir: runDir,
 		Node:   d.tools.Node.Path, Python: d.tools.Python.Path,
 		NodeShim: shims.Node, PythonShim: shims.Python,
 		Spares: d.cfg.Spares, Logs: d.logs, Logger: d.log,
-	})
+		PIDs: d.cfg.InstancePIDs, CPUs: max(d.cfg.InstanceCPUs, 0),
+	}
+	if err := d.startSandbox(&lcfg, shims); err != nil {
+		return err
+	}
+	d.launcher = instance.New(lcfg)
 	d.undo = append(d.undo, d.launcher.Close)
 	d.pools = pool.NewManager(d.launcher, pool.Options{QueueDepth: d.cfg.QueueDepth, QueueTimeout: d.cfg.QueueTimeout}, d.metrics, d.log)
 	d.undo = append(d.undo, d.pools.Shutdown)
@@ -298,6 +307,7 @@ func (d *Daemon) baseURL(r *http.Request) string {
 // Status is what GET /api/v1/status answers.
 type Status struct {
 	Version  string        `json:"version"`
+	Sandbox  string        `json:"sandbox"`
 	Started  time.Time     `json:"started"`
 	DataDir  string        `json:"dataDir"`
 	NATS     string        `json:"nats"`
@@ -306,7 +316,7 @@ type Status struct {
 }
 
 func (d *Daemon) status() any {
-	s := Status{Version: Version, Started: d.started, DataDir: d.cfg.DataDir, NATS: d.natsMode(), Tools: d.tools}
+	s := Status{Version: Version, Sandbox: d.sandboxNote, Started: d.started, DataDir: d.cfg.DataDir, NATS: d.natsMode(), Tools: d.tools}
 	for _, r := range duct.Runtimes {
 		if _, err := d.tools.For(r); err == nil {
 			s.Runtimes = append(s.Runtimes, string(r))
@@ -326,5 +336,62 @@ func (d *Daemon) ScaleToZero(name string) {
 	}
 }
 
-// SparesReady counts pre-started runtimes of r on this node.
-func (d *Daemon) SparesReady(r duct.Runtime) int { return d.launcher.SparesReady(r) }
+// SparesReady counts pre-started instances on this node that can become
+// functions of runtime r (with the default network).
+func (d *Daemon) SparesReady(r duct.Runtime) int {
+	return d.launcher.SparesReady(duct.Function{Runtime: r}.WithDefaults())
+}
+
+// Sandboxed reports whether this node runs instances in sandboxes.
+func (d *Daemon) Sandboxed() bool { return d.launcher.Sandboxed() }
+
+// startSandbox prepares the jailer instances run in, or explains why it
+// cannot and the server must not start (unless told to run unsandboxed).
+func (d *Daemon) startSandbox(lcfg *instance.Config, shims shim.Paths) error {
+	if d.cfg.InsecureNoSandbox {
+		d.log.Warn("running functions WITHOUT a sandbox (--insecure-no-sandbox): every function can read the server's files, " +
+			"every other function's environment and secrets, and the network")
+		d.sandboxNote = "disabled by --insecure-no-sandbox"
+		return nil
+	}
+	// Inside a sandbox only /usr, /bin, /lib… of the host exist: expose
+	// the interpreters that live elsewhere (a version manager's Python,
+	// say) and Duct's shims.
+	shimDir := filepath.Dir(shims.Node)
+	expose := []sandbox.Expose{{Host: shimDir, Target: sandboxShims}}
+	for _, tool := range []toolchain.Tool{d.tools.Node, d.tools.Python} {
+		if !tool.OK() {
+			continue
+		}
+		prefix := filepath.Dir(filepath.Dir(tool.Path))
+		if !underSystemDirs(prefix) {
+			expose = append(expose, sandbox.Expose{Host: prefix, Target: prefix})
+		}
+	}
+	j, err := sandbox.New(sandbox.Config{Expose: expose, TmpSize: d.cfg.TmpSize, CPUQuota: d.cfg.InstanceCPUs > 0, Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("%w\nDuct sandboxes every function instance and will not run them unisolated unless told: "+
+			"fix the host, or start with --insecure-no-sandbox for trusted code only", err)
+	}
+	d.jailer = j
+	d.undo = append(d.undo, j.Close)
+	lcfg.Jailer = j
+	lcfg.NodeShim = filepath.Join(sandboxShims, filepath.Base(shims.Node))
+	lcfg.PythonShim = filepath.Join(sandboxShims, filepath.Base(shims.Python))
+	f := j.Features()
+	d.sandboxNote = fmt.Sprintf("namespaces (user, mount, pid, ipc, uts, net), cgroup v%d limits, seccomp, no capabilities", f.Cgroups)
+	d.log.Info("sandbox ready", "cgroups", f.Cgroups)
+	return nil
+}
+
+// sandboxShims is where the shims appear inside sandboxes.
+const sandboxShims = "/duct/shims"
+
+func underSystemDirs(p string) bool {
+	for _, d := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib64"} {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -46,7 +46,7 @@ func (d *Daemon) apply(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	d.launcher.Warm(v.Spec.Runtime)
+	d.launcher.Warm(v.Spec)
 	d.pools.Set(&instance.Target{Version: &v, Dir: dir, Env: v.Spec.Env})
 	d.mu.Lock()
 	d.applied[name] = v.Number
@@ -97,7 +97,7 @@ func (d *Daemon) follow(ctx context.Context, events <-chan *store.FunctionEvent)
 type checker struct{ l *instance.Launcher }
 
 func (c checker) Check(ctx context.Context, v *duct.Version, dir string) error {
-	c.l.Warm(v.Spec.Runtime)
+	c.l.Warm(v.Spec)
 	inst, err := c.l.Launch(ctx, &instance.Target{Version: v, Dir: dir, Env: v.Spec.Env})
 	if err != nil {
 		return err

@@ -251,6 +251,12 @@ func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, inv *invocation
 	case <-time.After(50 * time.Millisecond):
 	}
 	inv.outcome, inv.status = duct.OutcomeCrash, http.StatusBadGateway
+	if lease.Instance.OOMKilled() {
+		inv.outcome = duct.OutcomeMemory
+		inv.err = "the function exceeded its memory limit of " + inv.version.Spec.Memory.String() + " and was killed"
+		problem.Write(w, r, inv.id, duct.ErrMemoryLimit, inv.err)
+		return true
+	}
 	if lease.Instance.Exited() {
 		inv.err = "instance " + lease.Instance.ExitReason() + " while handling the request"
 	} else {

@@ -28,8 +28,9 @@ type Instance struct {
 	// by the request that waited for it.
 	InitDuration time.Duration
 
-	proc   *sandbox.Process
-	ctrl   io.Closer // shim control socket; nil for bring-your-own servers
+	proc   proc
+	jail   *sandbox.Jail // nil when not sandboxed
+	ctrl   io.Closer     // shim control socket; nil for bring-your-own servers
 	client *client
 	logs   *logPump
 	served atomic.Int64
@@ -58,7 +59,19 @@ func (i *Instance) Done() <-chan struct{} { return i.proc.Done() }
 func (i *Instance) Exited() bool { return i.proc.Exited() }
 
 // ExitReason says how the process ended, once Done.
-func (i *Instance) ExitReason() string { return i.proc.ExitReason() }
+func (i *Instance) ExitReason() string {
+	if i.OOMKilled() {
+		return "was killed: memory limit exceeded"
+	}
+	return i.proc.ExitReason()
+}
+
+// OOMKilled reports whether the kernel killed a process of the instance
+// for exceeding its memory limit.
+func (i *Instance) OOMKilled() bool { return i.jail != nil && i.jail.OOMKilled() }
+
+// Sandboxed reports whether the instance runs in a sandbox.
+func (i *Instance) Sandboxed() bool { return i.jail != nil }
 
 // PID is the instance process id.
 func (i *Instance) PID() int { return i.proc.PID() }

@@ -40,8 +40,15 @@ type Config struct {
 	// StopGrace is how long a stopping instance gets after SIGTERM. 0
 	// means 2s.
 	StopGrace time.Duration
-	Logs      duct.LogSink
-	Logger    *slog.Logger
+	// Jailer sandboxes every instance; nil runs them as plain processes
+	// (--insecure-no-sandbox).
+	Jailer *sandbox.Jailer
+	// PIDs and CPUs bound each sandboxed instance: processes and threads,
+	// and a CPU quota (0: none).
+	PIDs   int64
+	CPUs   float64
+	Logs   duct.LogSink
+	Logger *slog.Logger
 }
 
 // Target is what to launch: a version and where its artifact is on disk.
@@ -49,6 +56,9 @@ type Target struct {
 	Version *duct.Version
 	Dir     string            // extracted artifact root
 	Env     map[string]string // the function's environment
+	// Files are secret files shown to the function in /run/secrets
+	// (sandboxed instances only).
+	Files map[string][]byte
 }
 
 // Launcher starts instances. It is safe for concurrent use.
@@ -56,8 +66,8 @@ type Launcher struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex // guards spares
-	spares map[duct.Runtime]*spareQueue
+	mu     sync.Mutex             // guards spares
+	spares map[string]*spareQueue // by spareKey
 }
 
 // New returns a Launcher for cfg.
@@ -74,23 +84,28 @@ func New(cfg Config) *Launcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Launcher{cfg: cfg, log: cfg.Logger, spares: map[duct.Runtime]*spareQueue{}}
+	return &Launcher{cfg: cfg, log: cfg.Logger, spares: map[string]*spareQueue{}}
 }
+
+// Sandboxed reports whether instances run in sandboxes.
+func (l *Launcher) Sandboxed() bool { return l.cfg.Jailer != nil }
 
 // StopGrace is the configured grace period for stopping instances.
 func (l *Launcher) StopGrace() time.Duration { return l.cfg.StopGrace }
 
-// Warm starts keeping spares for runtime r (a function using it exists).
-func (l *Launcher) Warm(r duct.Runtime) {
-	if q := l.queue(r); q != nil {
+// Warm starts keeping spares for functions like spec (one of that
+// runtime and network exists).
+func (l *Launcher) Warm(spec duct.Function) {
+	if q := l.queue(l.spareKey(spec)); q != nil {
 		q.refill()
 	}
 }
 
-// SparesReady counts pre-started runtimes of r waiting to be used.
-func (l *Launcher) SparesReady(r duct.Runtime) int {
+// SparesReady counts pre-started instances waiting to become functions
+// like spec.
+func (l *Launcher) SparesReady(spec duct.Function) int {
 	l.mu.Lock()
-	q := l.spares[r]
+	q := l.spares[l.spareKey(spec)]
 	l.mu.Unlock()
 	if q == nil {
 		return 0
@@ -102,32 +117,61 @@ func (l *Launcher) SparesReady(r duct.Runtime) int {
 func (l *Launcher) Close() {
 	l.mu.Lock()
 	qs := l.spares
-	l.spares = map[duct.Runtime]*spareQueue{}
+	l.spares = map[string]*spareQueue{}
 	l.mu.Unlock()
 	for _, q := range qs {
 		q.close()
 	}
 }
 
-func (l *Launcher) queue(r duct.Runtime) *spareQueue {
-	var argv []string
-	switch r {
-	case duct.RuntimeNode:
-		argv = []string{l.cfg.Node, l.cfg.NodeShim}
-	case duct.RuntimePython:
-		argv = []string{l.cfg.Python, "-I", "-u", l.cfg.PythonShim}
+// spareKey names the kind of spare a function starts from: its language
+// runtime (a pre-started interpreter) or, in a sandbox, "exec" (a bare
+// sandbox that runs the function's program when told), and its network.
+// Empty means the function does not use spares.
+func (l *Launcher) spareKey(spec duct.Function) string {
+	kind := ""
+	switch {
+	case spec.Runtime == duct.RuntimeNode || spec.Runtime == duct.RuntimePython:
+		kind = string(spec.Runtime)
+	case l.cfg.Jailer != nil:
+		kind = "exec"
 	default:
+		return ""
+	}
+	if l.cfg.Jailer == nil {
+		return kind
+	}
+	return kind + "/" + jailNetwork(spec)
+}
+
+func (l *Launcher) queue(key string) *spareQueue {
+	if key == "" {
 		return nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	q := l.spares[r]
+	q := l.spares[key]
 	if q == nil {
-		q = &spareQueue{l: l, runtime: r, argv: argv, want: max(l.cfg.Spares, 0)}
+		q = &spareQueue{l: l, key: key, want: max(l.cfg.Spares, 0)}
 		q.ready = make(chan *started, max(q.want, 1))
-		l.spares[r] = q
+		l.spares[key] = q
 	}
 	return q
+}
+
+// startSpare starts one spare of kind key.
+func (l *Launcher) startSpare(ctx context.Context, key string) (*started, error) {
+	kind, network, _ := strings.Cut(key, "/")
+	if l.cfg.Jailer != nil {
+		return l.startJail(ctx, kind, network)
+	}
+	switch duct.Runtime(kind) {
+	case duct.RuntimeNode:
+		return l.start(ctx, []string{l.cfg.Node, l.cfg.NodeShim}, baseEnv(), "/", true)
+	case duct.RuntimePython:
+		return l.start(ctx, []string{l.cfg.Python, "-I", "-u", l.cfg.PythonShim}, baseEnv(), "/", true)
+	}
+	return nil, fmt.Errorf("no spare of kind %q", key)
 }
 
 // baseEnv is every instance's environment before the function's own.
@@ -154,6 +198,8 @@ func (l *Launcher) Launch(ctx context.Context, t *Target) (*Instance, error) {
 		err error
 	)
 	switch {
+	case l.cfg.Jailer != nil:
+		s, err = l.launchJailed(ctx, t)
 	case v.Run.Protocol == duct.ProtocolShim && len(v.Run.Command) == 0:
 		s, err = l.fromSpare(ctx, t)
 	case v.Run.Protocol == duct.ProtocolShim:
@@ -174,6 +220,7 @@ func (l *Launcher) Launch(ctx context.Context, t *Target) (*Instance, error) {
 		StartedAt:    begin,
 		InitDuration: time.Since(begin),
 		proc:         s.proc,
+		jail:         s.jail,
 		ctrl:         s.ctrl,
 		logs:         s.logs,
 		client:       newClient(s.addr),
@@ -228,9 +275,21 @@ func (t *Target) env() []string {
 	return env
 }
 
+// proc is an instance's process: a plain one, or a sandbox.
+type proc interface {
+	PID() int
+	Done() <-chan struct{}
+	Exited() bool
+	ExitReason() string
+	Kill()
+	Stop(grace time.Duration)
+	PeakMemory() int64
+}
+
 // started is a process that has reached ready.
 type started struct {
-	proc *sandbox.Process
+	proc proc
+	jail *sandbox.Jail // nil when not sandboxed
 	addr string
 	ctrl net.Conn
 	rd   *bufio.Reader
@@ -317,15 +376,24 @@ func (l *Launcher) start(ctx context.Context, argv, env []string, dir string, sh
 	logs.start()
 	s := &started{proc: proc, addr: addr, ctrl: ctrl, rd: bufio.NewReader(ctrl), logs: logs}
 	if shimReady {
-		var msg struct {
-			Ready bool `json:"ready"`
-		}
-		if err := s.await(ctx, &msg); err != nil || !msg.Ready {
-			s.kill()
-			return nil, s.failure("waiting for ready", err)
+		if err := s.awaitReady(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// awaitReady waits for the shim's ready line; on failure the process is
+// killed and the error says what it wrote.
+func (s *started) awaitReady(ctx context.Context) error {
+	var msg struct {
+		Ready bool `json:"ready"`
+	}
+	if err := s.await(ctx, &msg); err != nil || !msg.Ready {
+		s.kill()
+		return s.failure("waiting for ready", err)
+	}
+	return nil
 }
 
 // await reads one JSON line from the control socket, bounded by ctx and
@@ -396,14 +464,23 @@ type loadMsg struct {
 
 // fromSpare specialises a pre-started runtime for t.
 func (l *Launcher) fromSpare(ctx context.Context, t *Target) (*started, error) {
-	q := l.queue(t.Version.Spec.Runtime)
+	q := l.queue(l.spareKey(t.Version.Spec))
 	if q == nil {
 		return nil, fmt.Errorf("runtime %q has no shim", t.Version.Spec.Runtime)
 	}
+	defer q.refillSoon()
 	s, err := q.take(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := l.load(ctx, s, t, t.Dir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load turns a spare runtime into an instance of t, its artifact at dir.
+func (l *Launcher) load(ctx context.Context, s *started, t *Target, dir string) error {
 	v := t.Version
 	env := map[string]string{
 		"DUCT_FUNCTION":  v.Function,
@@ -416,13 +493,13 @@ func (l *Launcher) fromSpare(ctx context.Context, t *Target) (*started, error) {
 		env[k] = val
 	}
 	msg, _ := json.Marshal(loadMsg{
-		Op: "load", Dir: t.Dir, Entry: v.Run.Entry, Handler: v.Spec.Handler,
+		Op: "load", Dir: dir, Entry: v.Run.Entry, Handler: v.Spec.Handler,
 		Signature: v.Spec.Signature, Env: env, Function: v.Function, Version: v.Number,
 		MemoryMB: int64(v.Spec.Memory / duct.MiB), TimeoutMs: v.Spec.Timeout.D().Milliseconds(),
 	})
 	if _, err := s.ctrl.Write(append(msg, '\n')); err != nil {
 		s.kill()
-		return nil, s.failure("load", err)
+		return s.failure("load", err)
 	}
 	var reply struct {
 		OK    bool   `json:"ok"`
@@ -430,13 +507,13 @@ func (l *Launcher) fromSpare(ctx context.Context, t *Target) (*started, error) {
 	}
 	if err := s.await(ctx, &reply); err != nil {
 		s.kill()
-		return nil, s.failure("load", err)
+		return s.failure("load", err)
 	}
 	if !reply.OK {
 		s.kill()
-		return nil, errors.New(reply.Error)
+		return errors.New(reply.Error)
 	}
-	return s, nil
+	return nil
 }
 
 // startPort starts a bring-your-own server and polls $PORT until it

@@ -27,6 +27,7 @@ func (m *Manifest) Apply(f duct.Function) duct.Function {
 	set(&f.MaxInstances, m.MaxInstances)
 	set(&f.IdleTimeout, m.IdleTimeout)
 	set(&f.Invoke, m.Invoke)
+	set(&f.Network, m.Network)
 	if m.Command != nil {
 		f.Command = slices.Clone(m.Command)
 	}

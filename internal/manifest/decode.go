@@ -31,7 +31,7 @@ type field struct {
 var topFields = []string{
 	"name", "runtime", "signature", "handler", "entry", "command",
 	"timeout", "memory", "concurrency", "minInstances", "maxInstances", "idleTimeout",
-	"env", "secrets", "invoke", "triggers", "retry",
+	"env", "secrets", "invoke", "network", "triggers", "retry",
 }
 
 func (d *decoder) manifest(doc *yaml.Node) (*Manifest, error) {
@@ -85,6 +85,8 @@ func (d *decoder) topField(m *Manifest, f field) error {
 		m.Secrets, err = d.list(n, k)
 	case "invoke":
 		m.Invoke, err = strAs[duct.InvokeMode](d, n, k)
+	case "network":
+		m.Network, err = strAs[duct.NetworkMode](d, n, k)
 	case "triggers":
 		m.Triggers, err = d.triggers(n, k)
 	case "retry":

@@ -44,6 +44,7 @@ type Manifest struct {
 	Env          map[string]string
 	Secrets      []string
 	Invoke       *duct.InvokeMode
+	Network      *duct.NetworkMode
 	Triggers     []duct.Trigger
 	Retry        *Retry
 }

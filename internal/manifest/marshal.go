@@ -26,6 +26,7 @@ type doc struct {
 	Env          *map[string]string `yaml:"env,omitempty"`
 	Secrets      *[]string          `yaml:"secrets,omitempty,flow"`
 	Invoke       *duct.InvokeMode   `yaml:"invoke,omitempty"`
+	Network      *duct.NetworkMode  `yaml:"network,omitempty"`
 	Triggers     *[]duct.Trigger    `yaml:"triggers,omitempty"`
 	Retry        *retryDoc          `yaml:"retry,omitempty"`
 }
@@ -44,7 +45,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		Name: m.Name, Runtime: m.Runtime, Signature: m.Signature, Handler: m.Handler, Entry: m.Entry,
 		Timeout: short(m.Timeout), Memory: m.Memory, Concurrency: m.Concurrency,
 		MinInstances: m.MinInstances, MaxInstances: m.MaxInstances, IdleTimeout: short(m.IdleTimeout),
-		Invoke: m.Invoke,
+		Invoke: m.Invoke, Network: m.Network,
 	}
 	if m.Command != nil {
 		d.Command = &m.Command

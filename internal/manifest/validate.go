@@ -51,6 +51,7 @@ func (m *Manifest) validate(lines map[string]int) error {
 		{"maxInstances", m.MaxInstances != nil, func(f *duct.Function) { f.MaxInstances = *m.MaxInstances }},
 		{"idleTimeout", m.IdleTimeout != nil, func(f *duct.Function) { f.IdleTimeout = *m.IdleTimeout }},
 		{"invoke", m.Invoke != nil, func(f *duct.Function) { f.Invoke = *m.Invoke }},
+		{"network", m.Network != nil, func(f *duct.Function) { f.Network = *m.Network }},
 	}
 	for _, p := range probes {
 		if !p.given {

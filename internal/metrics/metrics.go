@@ -34,7 +34,7 @@ func New() *Registry {
 	r := &Registry{reg: prometheus.NewRegistry()}
 	r.invocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "duct_invocations_total",
-		Help: "Invocations by function and outcome (success, error, timeout, crash, throttled, init_failed, canceled).",
+		Help: "Invocations by function and outcome (success, error, timeout, crash, memory, throttled, init_failed, canceled).",
 	}, []string{"function", "outcome"})
 	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "duct_invocation_duration_seconds",
@@ -100,7 +100,7 @@ func (r *Registry) For(name string) *Function {
 		Instances:  r.instances.WithLabelValues(name),
 		QueueWait:  r.queueWait.WithLabelValues(name),
 	}
-	for _, o := range []duct.Outcome{duct.OutcomeSuccess, duct.OutcomeError, duct.OutcomeTimeout, duct.OutcomeCrash,
+	for _, o := range []duct.Outcome{duct.OutcomeSuccess, duct.OutcomeError, duct.OutcomeTimeout, duct.OutcomeCrash, duct.OutcomeMemory,
 		duct.OutcomeThrottled, duct.OutcomeInitFailed, duct.OutcomeCanceled} {
 		f.outcomes[o] = r.invocations.WithLabelValues(name, string(o))
 	}

@@ -50,7 +50,7 @@ func Probe() Features {
 		f.Seccomp = true
 	}
 	if f.Root {
-		r, err := newCgroupRoot("duct-probe-" + randomHex(3))
+		r, err := newCgroupRoot("duct-probe-"+randomHex(3), false)
 		if err != nil {
 			f.CgroupNote = err.Error()
 		} else {

@@ -25,8 +25,9 @@ type Config struct {
 	// TmpSize bounds each sandbox's /tmp; default 64 MiB. It counts
 	// against the memory limit.
 	TmpSize int64
-	// Spare are the limits of a sandbox not yet given to a function.
-	Spare Limits
+	// CPUQuota puts sandboxes in CPU cgroups so that Limits.CPUs and
+	// Limits.Weight apply. Off by default: see newCgroupRoot.
+	CPUQuota bool
 	// UIDBase is the host uid of uid 0 inside sandboxes; the function's
 	// uid 1000 is UIDBase+1000. Default 1,000,000 (65,536 ids are
 	// mapped).
@@ -55,8 +56,7 @@ type Jailer struct {
 	cg   *cgroupRoot
 	feat Features
 
-	mu   sync.Mutex // guards dirs
-	dirs []*os.File // opened Expose directories, shared by every start
+	mu sync.Mutex // guards self
 }
 
 // New checks that the host can sandbox (see Probe) and prepares the
@@ -87,19 +87,19 @@ func New(cfg Config) (*Jailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: open this program: %w", err)
 	}
-	cg, err := newCgroupRoot(fmt.Sprintf("duct-%d-%s", os.Getpid(), randomHex(3)))
+	cg, err := newCgroupRoot(fmt.Sprintf("duct-%d-%s", os.Getpid(), randomHex(3)), cfg.CPUQuota)
 	if err != nil {
 		self.Close()
 		return nil, fmt.Errorf("sandbox: cgroups: %w", err)
 	}
 	j := &Jailer{cfg: cfg, log: cfg.Logger, self: self, cg: cg, feat: feat}
 	for _, e := range cfg.Expose {
-		f, err := os.OpenFile(e.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		f, err := detachedRO(e.Host)
 		if err != nil {
 			j.Close()
 			return nil, fmt.Errorf("sandbox: expose %s: %w", e.Host, err)
 		}
-		j.dirs = append(j.dirs, f)
+		f.Close()
 	}
 	return j, nil
 }
@@ -110,10 +110,6 @@ func (j *Jailer) Features() Features { return j.feat }
 // Close releases the jailer's cgroup directory (sandboxes must be gone).
 func (j *Jailer) Close() {
 	j.mu.Lock()
-	for _, f := range j.dirs {
-		f.Close()
-	}
-	j.dirs = nil
 	if j.self != nil {
 		j.self.Close()
 		j.self = nil
@@ -194,9 +190,26 @@ func (j *Jailer) Start(spec JailSpec) (*Jail, error) {
 		}
 		return f
 	}
-	j.mu.Lock()
+	// The exposed directories travel as detached mount trees, made for
+	// this sandbox: the supervisor moves them into its own namespace.
 	extra := []*os.File{childF, pick(spec.Listener), pick(spec.ShimControl)}
-	extra = append(extra, j.dirs...)
+	for _, e := range j.cfg.Expose {
+		f, err := detachedRO(e.Host)
+		if err != nil {
+			ctl.Close()
+			cg.remove()
+			return nil, fmt.Errorf("sandbox: expose %s: %w", e.Host, err)
+		}
+		defer f.Close()
+		extra = append(extra, f)
+	}
+	j.mu.Lock()
+	if j.self == nil {
+		j.mu.Unlock()
+		ctl.Close()
+		cg.remove()
+		return nil, errors.New("sandbox: jailer closed")
+	}
 	extra = append(extra, j.self)
 	selfFD := 3 + len(extra) - 1
 	j.mu.Unlock()
@@ -319,12 +332,29 @@ func (jl *Jail) exited(err error) error {
 
 // Attach shows the host directory dir, read-only, at /fn.
 func (jl *Jail) Attach(dir string) error {
-	f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f, err := detachedRO(dir)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	return jl.call(message{Op: "attach"}, []int{int(f.Fd())}, 10*time.Second)
+}
+
+// detachedRO clones the mount tree at dir into a detached, read-only
+// mount (open_tree), which a sandbox can move into its own mount namespace:
+// a plain descriptor or bind mount from the host's namespace could not
+// be mounted there.
+func detachedRO(dir string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, fmt.Errorf("open_tree %s: %w", dir, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("read-only %s: %w", dir, err)
+	}
+	return os.NewFile(uintptr(fd), dir), nil
 }
 
 // File is a file a sandbox shows the function in /run/secrets.
