@@ -36,6 +36,9 @@ const (
 	fdFirstDir = 6 // directories to expose, in setup.Dirs order
 )
 
+// maxFiles bounds the open files of each process in a sandbox.
+const maxFiles = 4096
+
 // Inside the sandbox, the function runs as this uid and gid.
 const (
 	childUID = 1000
@@ -133,6 +136,10 @@ func supervise() int {
 		sv.send(reply{Error: err.Error()})
 		return fail("%v", err)
 	}
+	// Bound what one function can hold of the kernel's file table; its
+	// processes inherit the limit.
+	nofile := unix.Rlimit{Cur: maxFiles, Max: maxFiles}
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &nofile)
 	go sv.forker()
 	if s.Child != nil {
 		if err := sv.start(s.Child); err != nil {
