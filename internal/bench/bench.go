@@ -46,6 +46,9 @@ type Config struct {
 	// generator and the bare server then run as their own processes, as
 	// wrk and a function instance do. Nil runs them in this process.
 	Spawn func(args ...string) *exec.Cmd
+	// InsecureNoSandbox runs the measured server without sandboxes (for
+	// hosts that cannot sandbox).
+	InsecureNoSandbox bool
 	// Progress receives a line per step; nil discards.
 	Progress func(string)
 	Logger   *slog.Logger
@@ -58,6 +61,15 @@ type Report struct {
 	GoVersion string    `json:"goVersion"`
 	Warm      []WarmRow `json:"warm"`
 	Cold      []ColdRow `json:"cold"`
+	// Sandboxed says whether the measured server sandboxed its instances;
+	// ColdUnsandboxed then holds the same cold starts measured, in the
+	// same run, on a second server without sandboxes.
+	Sandboxed       bool      `json:"sandboxed"`
+	ColdUnsandboxed []ColdRow `json:"coldUnsandboxed,omitempty"`
+	// SupervisorPSS is the proportional set size of one sandbox's
+	// supervisor, the process the sandbox adds to each instance (its
+	// share of pages it shares with other supervisors counted pro rata).
+	SupervisorPSS int64 `json:"supervisorPSS,omitempty"`
 	// Ratio is gateway over bare throughput at the highest connection
 	// count (target ≥ 0.5); AddedP50 the gateway's added median latency at
 	// one connection (target ≤ 0.1 ms).
@@ -126,14 +138,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer os.RemoveAll(dir)
 
 	cfg.Progress("starting an in-process Duct on loopback (data in " + dir + ")")
-	d, err := daemon.New(daemon.Config{Addr: "127.0.0.1:0", DataDir: dir, NoSync: false, Logger: cfg.Logger})
+	d, err := startServer(ctx, dir, cfg.InsecureNoSandbox, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Start(ctx); err != nil {
-		return nil, err
-	}
 	defer d.Shutdown(context.Background())
+	rep.Sandboxed = d.Sandboxed()
 
 	cfg.Progress("deploying a Go no-op function")
 	if err := deploy(ctx, d.URL(), "noop", noop[duct.RuntimeGo], `{"concurrency": 100}`); err != nil {
@@ -180,8 +190,70 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("cold start %s: %w", r, err)
 		}
 		rep.Cold = append(rep.Cold, row)
+		if r == duct.RuntimeGo && rep.Sandboxed {
+			rep.SupervisorPSS = supervisorPSS(d, "cold-go")
+		}
+	}
+	if rep.Sandboxed && len(cfg.Runtimes) > 0 {
+		// The same cold starts without sandboxes, for comparison.
+		dir2, err := os.MkdirTemp("", "duct-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir2)
+		cfg.Progress("starting a second Duct without sandboxes, for comparison")
+		d2, err := startServer(ctx, dir2, true, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		defer d2.Shutdown(context.Background())
+		for _, r := range cfg.Runtimes {
+			row, err := coldStarts(ctx, cfg, d2, r)
+			if err != nil {
+				return nil, fmt.Errorf("cold start %s without sandbox: %w", r, err)
+			}
+			rep.ColdUnsandboxed = append(rep.ColdUnsandboxed, row)
+		}
 	}
 	return rep, nil
+}
+
+func startServer(ctx context.Context, dir string, insecure bool, log *slog.Logger) (*daemon.Daemon, error) {
+	d, err := daemon.New(daemon.Config{Addr: "127.0.0.1:0", DataDir: dir, InsecureNoSandbox: insecure, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// supervisorPSS warms one instance of fn and reads its supervisor's
+// proportional set size.
+func supervisorPSS(d *daemon.Daemon, fn string) int64 {
+	resp, err := http.Get(d.URL() + "/fn/" + fn)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for _, in := range d.Instances(fn) {
+		if in.PID == 0 {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", in.PID))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 func (rep *Report) summarise(conns []int) {
@@ -401,12 +473,28 @@ func (rep *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nthroughput ratio duct/bare at %d connections: %.2f (target ≥ 0.5)\n", maxConns(rep.Warm), rep.Ratio)
 	fmt.Fprintf(w, "added p50 latency at 1 connection: %s (target ≤ 0.10 ms)\n", ms(rep.AddedP50))
 	if len(rep.Cold) > 0 {
-		fmt.Fprintf(w, "\nCold start from zero instances, client-measured request latency\n")
-		fmt.Fprintf(w, "%-8s %8s %10s %10s %10s\n", "runtime", "samples", "p50", "p95", "max")
-		for _, c := range rep.Cold {
-			fmt.Fprintf(w, "%-8s %8d %10s %10s %10s\n", c.Runtime, c.Samples, ms(c.P50), ms(c.P95), ms(c.Max))
+		mode := "without sandboxes (--insecure-no-sandbox)"
+		if rep.Sandboxed {
+			mode = "with the full sandbox"
+		}
+		fmt.Fprintf(w, "\nCold start from zero instances %s, client-measured request latency\n", mode)
+		printCold(w, rep.Cold)
+		if len(rep.ColdUnsandboxed) > 0 {
+			fmt.Fprintf(w, "\nThe same without sandboxes, same run\n")
+			printCold(w, rep.ColdUnsandboxed)
 		}
 		fmt.Fprintf(w, "(target p50 ≤ 10 ms for every runtime)\n")
+	}
+	if rep.SupervisorPSS > 0 {
+		fmt.Fprintf(w, "\nMemory the sandbox adds per instance (its supervisor's proportional set size): %.1f MiB\n",
+			float64(rep.SupervisorPSS)/(1<<20))
+	}
+}
+
+func printCold(w io.Writer, rows []ColdRow) {
+	fmt.Fprintf(w, "%-8s %8s %10s %10s %10s\n", "runtime", "samples", "p50", "p95", "max")
+	for _, c := range rows {
+		fmt.Fprintf(w, "%-8s %8d %10s %10s %10s\n", c.Runtime, c.Samples, ms(c.P50), ms(c.P95), ms(c.Max))
 	}
 }
 
