@@ -47,10 +47,11 @@ func newCgroupRoot(name string, cpu bool) (*cgroupRoot, error) {
 	if err != nil {
 		return nil, err
 	}
+	var v2err error
 	if v2, ok := own[""]; ok {
 		if base, err := v2Mount(); err == nil {
-			dir := filepath.Join(base, v2, name)
-			if r, err := newV2Root(dir, controllers); err == nil {
+			var r *cgroupRoot
+			if r, v2err = newV2Root(filepath.Join(base, v2), name, controllers); v2err == nil {
 				return r, nil
 			}
 		}
@@ -59,6 +60,9 @@ func newCgroupRoot(name string, cpu bool) (*cgroupRoot, error) {
 	for _, c := range controllers {
 		path, ok := own[c]
 		if !ok {
+			if v2err != nil {
+				return nil, fmt.Errorf("cgroup v2: %v; and cgroup v1 controller %s is not mounted", v2err, c)
+			}
 			return nil, fmt.Errorf("cgroup v1 controller %s is not mounted", c)
 		}
 		mount := filepath.Join("/sys/fs/cgroup", c)
@@ -78,26 +82,75 @@ func newCgroupRoot(name string, cpu bool) (*cgroupRoot, error) {
 	return r, nil
 }
 
-func newV2Root(dir string, controllers []string) (*cgroupRoot, error) {
-	parent := filepath.Dir(dir)
-	avail, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+// newV2Root creates name under our cgroup own (a directory of the cgroup2
+// mount) with controllers enabled for its children. Cgroup v2 lets a
+// cgroup that holds processes delegate no controllers (the "no internal
+// processes" rule): if own holds this process and the controllers are not
+// enabled yet, the process moves into a leaf, own/duct-server, first, as
+// a systemd service with Delegate=yes expects.
+func newV2Root(own, name string, controllers []string) (*cgroupRoot, error) {
+	avail, err := os.ReadFile(filepath.Join(own, "cgroup.controllers"))
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range controllers {
 		if !hasWord(string(avail), c) {
-			return nil, fmt.Errorf("cgroup v2: controller %s not available at %s", c, parent)
+			return nil, fmt.Errorf("controller %s is not delegated to %s", c, own)
 		}
 	}
+	enable := "+" + strings.Join(controllers, " +")
+	if err := enableV2(own, controllers, enable); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(own, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	enable := "+" + strings.Join(controllers, " +")
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(enable), 0); err != nil {
 		os.Remove(dir)
-		return nil, fmt.Errorf("cgroup v2: enable controllers: %w", err)
+		return nil, fmt.Errorf("enable controllers in %s: %w", dir, err)
 	}
 	return &cgroupRoot{version: 2, dirs: map[string]string{"": dir}, cpu: slices.Contains(controllers, "cpu")}, nil
+}
+
+// enableV2 enables controllers for own's children, moving own's processes
+// into a leaf first when the kernel requires it.
+func enableV2(own string, controllers []string, enable string) error {
+	cur, _ := os.ReadFile(filepath.Join(own, "cgroup.subtree_control"))
+	missing := false
+	for _, c := range controllers {
+		if !hasWord(string(cur), c) {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	err := os.WriteFile(filepath.Join(own, "cgroup.subtree_control"), []byte(enable), 0)
+	if err == nil || !errors.Is(err, syscall.EBUSY) {
+		if err != nil {
+			return fmt.Errorf("enable controllers in %s: %w", own, err)
+		}
+		return nil
+	}
+	leaf := filepath.Join(own, "duct-server")
+	if err := os.MkdirAll(leaf, 0o755); err != nil {
+		return err
+	}
+	procs, err := os.ReadFile(filepath.Join(own, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	for _, pid := range strings.Fields(string(procs)) {
+		// One pid per write; processes that exited meanwhile are fine.
+		if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(pid), 0); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("move process %s into %s: %w", pid, leaf, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(own, "cgroup.subtree_control"), []byte(enable), 0); err != nil {
+		return fmt.Errorf("enable controllers in %s: %w", own, err)
+	}
+	return nil
 }
 
 func hasWord(s, w string) bool {
@@ -191,6 +244,14 @@ func (cg *cgroup) file(controller, name string) string {
 	return filepath.Join(d, name)
 }
 
+// writeOptional writes a control file the kernel may not have.
+func writeOptional(path, value string) error {
+	if err := write(path, value); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 func write(path, value string) error {
 	if path == "" {
 		return nil
@@ -211,7 +272,7 @@ func (cg *cgroup) set(l Limits) error {
 	}
 	if cg.root.version == 2 {
 		errs = append(errs, write(cg.file("", "memory.max"), mem))
-		errs = append(errs, write(cg.file("", "memory.swap.max"), "0"))
+		errs = append(errs, writeOptional(cg.file("", "memory.swap.max"), "0")) // absent without swap
 		errs = append(errs, write(cg.file("", "pids.max"), pids))
 		if cg.root.cpu {
 			quota := "max 100000"
@@ -268,13 +329,14 @@ func (cg *cgroup) fd() (int, func(), error) {
 	return f, func() { syscall.Close(f) }, nil
 }
 
-// join moves pid into the cgroup (v1; on v2 clone3 already did).
+// join moves pid into the cgroup (on v2, when clone3 could not place it).
 func (cg *cgroup) join(pid int) error {
-	if cg.root.version == 2 {
-		return nil
-	}
 	for c := range cg.dirs {
-		if err := write(cg.file(c, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+		f := cg.file(c, "cgroup.procs")
+		if cg.root.version == 2 {
+			f = filepath.Join(cg.dirs[""], "cgroup.procs")
+		}
+		if err := write(f, strconv.Itoa(pid)); err != nil {
 			return fmt.Errorf("join cgroup %s: %w", c, err)
 		}
 	}

@@ -238,24 +238,36 @@ func (j *Jailer) Start(spec JailSpec) (*Jail, error) {
 	if cgfd >= 0 {
 		attr.UseCgroupFD, attr.CgroupFD = true, cgfd
 	}
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/" + strconv.Itoa(selfFD),
-		Args:        []string{"duct-sandbox"},
-		Env:         []string{supervisorEnv + "=1", "GOMAXPROCS=1", "GOGC=50", "PATH=/usr/bin:/bin"},
-		Dir:         "/",
-		ExtraFiles:  extra,
-		Stdout:      spec.Stdout,
-		Stderr:      spec.Stderr,
-		SysProcAttr: attr,
+	newCmd := func() *exec.Cmd {
+		cmd := &exec.Cmd{
+			Path:        "/proc/self/fd/" + strconv.Itoa(selfFD),
+			Args:        []string{"duct-sandbox"},
+			Env:         []string{supervisorEnv + "=1", "GOMAXPROCS=1", "GOGC=50", "PATH=/usr/bin:/bin"},
+			Dir:         "/",
+			ExtraFiles:  extra,
+			SysProcAttr: attr,
+		}
+		if spec.Stdout != nil {
+			cmd.Stdout = spec.Stdout
+		}
+		if spec.Stderr != nil {
+			cmd.Stderr = spec.Stderr
+		}
+		return cmd
 	}
-	if spec.Stdout == nil {
-		cmd.Stdout = nil
-	}
-	if spec.Stderr == nil {
-		cmd.Stderr = nil
-	}
+	cmd := newCmd()
 	p := &Process{cmd: cmd, done: make(chan struct{}), started: time.Now()}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	joined := attr.UseCgroupFD
+	if err != nil && attr.UseCgroupFD && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL)) {
+		// A kernel without clone3 into a cgroup (before 5.7): start, then
+		// join.
+		attr.UseCgroupFD, joined = false, false
+		cmd = newCmd()
+		p.cmd = cmd
+		err = cmd.Start()
+	}
+	if err != nil {
 		ctl.Close()
 		cg.remove()
 		return nil, fmt.Errorf("sandbox: start: %w", err)
@@ -266,9 +278,11 @@ func (j *Jailer) Start(spec JailSpec) (*Jail, error) {
 	}()
 	jail := &Jail{Process: p, ctl: ctl, cg: cg}
 	p.onKill = jail.teardown
-	if err := cg.join(cmd.Process.Pid); err != nil {
-		jail.Kill()
-		return nil, fmt.Errorf("sandbox: %w", err)
+	if !joined {
+		if err := cg.join(cmd.Process.Pid); err != nil {
+			jail.Kill()
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
 	}
 	set := setup{Dirs: make([]dirMount, len(j.cfg.Expose)), System: systemDirs, Files: systemFiles,
 		TmpSize: j.cfg.TmpSize, Network: "none"}
