@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duct-dev/duct/internal/daemon"
 	"github.com/duct-dev/duct/internal/ducttest"
 )
 
@@ -270,4 +272,31 @@ func processWithArg(arg string) bool {
 		}
 	}
 	return false
+}
+
+// TestSelfInvocationLoop: a function that calls itself through the gateway
+// is stopped by its own concurrency cap: the innermost call finds no free
+// instance, waits out the queue timeout, gets 429, and the chain unwinds.
+func TestSelfInvocationLoop(t *testing.T) {
+	s := ducttest.Start(t, func(c *daemon.Config) { c.QueueTimeout = 500 * time.Millisecond })
+	sandboxed(t, s)
+	s.Deploy("normal", normal, `{"env": {"NORMAL_SECRET": "x"}}`)
+	loop := ducttest.Files{"main.py": `
+import os, urllib.request, urllib.error
+
+def handler(request):
+    depth = int(request.args.get("depth", "0"))
+    url = os.environ["SELF"] + "?depth=%d" % (depth + 1)
+    try:
+        with urllib.request.urlopen(url, timeout=20) as r:
+            return r.read().decode(), 200
+    except urllib.error.HTTPError as e:
+        return "stopped at depth %d by %d" % (depth + 1, e.code), 200
+`}
+	s.Deploy("loop", loop, fmt.Sprintf(`{"network": "outbound", "maxInstances": 3, "timeout": "30s", "env": {"SELF": %q}}`, s.URL+"/fn/loop"))
+	start := time.Now()
+	r := serving(t, s, func() ducttest.Response { return s.Invoke("loop", "GET", "/", "") })
+	if r.Status != 200 || !strings.Contains(r.Body, "stopped at depth 3 by 429") {
+		t.Fatalf("loop: %d %q after %s", r.Status, r.Body, time.Since(start))
+	}
 }
