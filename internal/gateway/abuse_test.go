@@ -300,3 +300,54 @@ def handler(request):
 		t.Fatalf("loop: %d %q after %s", r.Status, r.Body, time.Since(start))
 	}
 }
+
+// TestSlowloris: clients that trickle their headers neither block others
+// nor hold their connections past the header timeout.
+func TestSlowloris(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the 10 s header timeout")
+	}
+	s := ducttest.Start(t)
+	s.Deploy("normal", normal, `{"env": {"NORMAL_SECRET": "x"}}`)
+	const slow = 200
+	conns := make([]net.Conn, 0, slow)
+	for range slow {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("GET /fn/normal HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+		conns = append(conns, c)
+	}
+	start := time.Now()
+	for time.Since(start) < 2*time.Second {
+		for _, c := range conns[:20] {
+			c.Write([]byte("a")) // a byte now and then keeps no timer from firing but the header one
+		}
+		t0 := time.Now()
+		if r := s.Invoke("normal", "GET", "/", ""); r.Status != 200 || time.Since(t0) > 250*time.Millisecond {
+			t.Fatalf("with %d slow clients, a normal request took %s: %d", slow, time.Since(t0), r.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Past the header timeout every slow connection is closed.
+	closed := 0
+	deadline := time.Now().Add(12 * time.Second)
+	for _, c := range conns {
+		c.SetReadDeadline(deadline)
+		buf := make([]byte, 256)
+		for {
+			_, err := c.Read(buf)
+			if err != nil {
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					closed++
+				}
+				break
+			}
+		}
+	}
+	if closed != slow {
+		t.Fatalf("%d of %d slow connections were closed by the server", closed, slow)
+	}
+}
