@@ -41,7 +41,9 @@ func (b *Builder) buildPython(ctx context.Context, spec duct.Function, src, out 
 				filepath.Base(py) + " -m pip)"}
 		}
 		output, err := run(ctx, lw, out, env, "pip install",
-			py, "-m", "pip", "install", "--no-input", "--retries", "1", "--timeout", "15",
+			// Wheels only: building a source distribution runs its
+			// setup.py, code from the internet, outside any sandbox.
+			py, "-m", "pip", "install", "--no-input", "--only-binary=:all:", "--retries", "1", "--timeout", "15",
 			"--target", filepath.Join(out, packagesDir), "-r", "requirements.txt")
 		if err != nil {
 			var be *duct.BuildError
