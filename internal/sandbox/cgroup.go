@@ -447,3 +447,49 @@ func readInt(path string) (int64, error) {
 	}
 	return strconv.ParseInt(s, 10, 64)
 }
+
+// sweep kills whatever is left in the root's sandboxes and removes them
+// and the root.
+func (r *cgroupRoot) sweep() {
+	for c, d := range r.dirs {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			cg := &cgroup{root: r, dirs: map[string]string{c: filepath.Join(d, e.Name())}}
+			cg.kill()
+			cg.remove()
+		}
+	}
+	for _, d := range r.dirs {
+		for range 50 {
+			if err := os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// sweepStale removes the roots of servers that died without cleaning up:
+// siblings named duct-PID-… whose PID no longer runs.
+func (r *cgroupRoot) sweepStale() {
+	for c, d := range r.dirs {
+		parent := filepath.Dir(d)
+		ents, _ := os.ReadDir(parent)
+		for _, e := range ents {
+			name := e.Name()
+			if !e.IsDir() || !strings.HasPrefix(name, "duct-") || filepath.Join(parent, name) == d {
+				continue
+			}
+			pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, "duct-"), "-")
+			pid, err := strconv.Atoi(pidStr)
+			if err != nil || syscall.Kill(pid, 0) == nil || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+				continue
+			}
+			stale := &cgroupRoot{version: r.version, dirs: map[string]string{c: filepath.Join(parent, name)}}
+			stale.sweep()
+		}
+	}
+}

@@ -56,7 +56,8 @@ type Jailer struct {
 	cg   *cgroupRoot
 	feat Features
 
-	mu sync.Mutex // guards self
+	mu       sync.Mutex     // guards self
+	teardown sync.WaitGroup // sandboxes being torn down
 }
 
 // New checks that the host can sandbox (see Probe) and prepares the
@@ -88,6 +89,9 @@ func New(cfg Config) (*Jailer, error) {
 		return nil, fmt.Errorf("sandbox: open this program: %w", err)
 	}
 	cg, err := newCgroupRoot(fmt.Sprintf("duct-%d-%s", os.Getpid(), randomHex(3)), cfg.CPUQuota)
+	if err == nil {
+		cg.sweepStale()
+	}
 	if err != nil {
 		self.Close()
 		return nil, fmt.Errorf("sandbox: cgroups: %w", err)
@@ -115,8 +119,14 @@ func (j *Jailer) Close() {
 		j.self = nil
 	}
 	j.mu.Unlock()
+	done := make(chan struct{})
+	go func() { j.teardown.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
 	if j.cg != nil {
-		j.cg.remove()
+		j.cg.sweep()
 	}
 }
 
@@ -150,8 +160,9 @@ type Child struct {
 // Jail is a running sandbox.
 type Jail struct {
 	*Process
-	ctl *net.UnixConn
-	cg  *cgroup
+	ctl    *net.UnixConn
+	cg     *cgroup
+	jailer *Jailer
 
 	mu sync.Mutex // serialises control exchanges
 }
@@ -276,7 +287,7 @@ func (j *Jailer) Start(spec JailSpec) (*Jail, error) {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	jail := &Jail{Process: p, ctl: ctl, cg: cg}
+	jail := &Jail{Process: p, ctl: ctl, cg: cg, jailer: j}
 	p.onKill = jail.teardown
 	if !joined {
 		if err := cg.join(cmd.Process.Pid); err != nil {
@@ -429,7 +440,9 @@ func (jl *Jail) Stop(grace time.Duration) {
 func (jl *Jail) teardown() {
 	jl.ctl.Close()
 	jl.cg.kill()
+	jl.jailer.teardown.Add(1)
 	go func() {
+		defer jl.jailer.teardown.Done()
 		<-jl.Done()
 		jl.cg.kill()
 		jl.cg.remove()
