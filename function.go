@@ -283,9 +283,17 @@ func (f Function) Validate() error {
 			return Invalid("env", "value of %q holds a NUL byte or exceeds 32 KiB", k)
 		}
 	}
+	seen := make(map[string]bool, len(f.Secrets))
 	for _, s := range f.Secrets {
-		if !envKeyRE.MatchString(s) {
-			return Invalid("secrets", "%q is not a valid secret name", s)
+		if why := secretNameProblem(s); why != "" {
+			return Invalid("secrets", "%s", why)
+		}
+		if seen[s] {
+			return Invalid("secrets", "%q is listed twice", s)
+		}
+		seen[s] = true
+		if _, ok := f.Env[s]; ok {
+			return Invalid("secrets", "%q is also set in env: a secret becomes the variable of its name", s)
 		}
 	}
 	for i, t := range f.Triggers {

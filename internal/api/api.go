@@ -1,25 +1,26 @@
 // Package api serves Duct's control-plane REST API under /api/v1: deploy,
 // list, describe, version, roll back and remove functions, read their logs,
-// and describe the server. Handlers return errors; one adapter turns them
-// into problem details.
+// manage API tokens and secrets, and describe the server. Every route but
+// the OpenAPI document needs a bearer token whose role allows it. Handlers
+// return errors; one adapter turns them into problem details.
 package api
 
 import (
 	"context"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/auth"
 	"github.com/duct-dev/duct/internal/deploy"
 	"github.com/duct-dev/duct/internal/id"
 	"github.com/duct-dev/duct/internal/logs"
 	"github.com/duct-dev/duct/internal/problem"
+	"github.com/duct-dev/duct/internal/secrets"
 	"github.com/duct-dev/duct/internal/store"
 )
 
@@ -49,9 +50,15 @@ type Config struct {
 	Status func() any
 	// BaseURL is the public base URL of the gateway, for function URLs.
 	BaseURL func(r *http.Request) string
-	// AdminToken, when set, is required as a bearer token on every call
-	// but the OpenAPI document.
-	AdminToken string
+	// Auth checks bearer tokens and manages them. Nil refuses every
+	// call but the OpenAPI document.
+	Auth *auth.Service
+	// Secrets holds secret values; nil answers the secret routes 503.
+	Secrets *secrets.Secrets
+	// SecretChanged is called after a secret is set or deleted, so that
+	// this node's functions using it serve the new value before the API
+	// answers (other nodes follow the store's watch).
+	SecretChanged func(ctx context.Context, name string) error
 	// Stopping closes when the server begins to shut down: streams that
 	// would otherwise last forever (followed logs) end then.
 	Stopping <-chan struct{}
@@ -62,9 +69,10 @@ type Config struct {
 
 // API is the control-plane handler.
 type API struct {
-	cfg Config
-	mux *http.ServeMux
-	log *slog.Logger
+	cfg   Config
+	mux   *http.ServeMux
+	log   *slog.Logger
+	perms map[string]duct.Permission // route pattern → what it needs; set by New
 }
 
 // New returns the API handler.
@@ -75,21 +83,31 @@ func New(cfg Config) *API {
 	if cfg.MaxUpload == 0 {
 		cfg.MaxUpload = 64 << 20
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
-	a.route("GET /api/v1/status", a.status)
-	a.route("GET /api/v1/functions", a.listFunctions)
-	a.route("GET /api/v1/functions/{name}", a.getFunction)
-	a.route("DELETE /api/v1/functions/{name}", a.deleteFunction)
-	a.route("POST /api/v1/functions/{name}/versions", a.deploy)
-	a.route("GET /api/v1/functions/{name}/versions", a.listVersions)
-	a.route("GET /api/v1/functions/{name}/versions/{n}", a.getVersion)
-	a.route("POST /api/v1/functions/{name}/rollback", a.rollback)
-	a.route("GET /api/v1/functions/{name}/logs", a.readLogs)
+	a := &API{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, perms: map[string]duct.Permission{}}
+	a.route("GET /api/v1/status", duct.PermRead, a.status)
+	a.route("GET /api/v1/whoami", duct.PermIdentify, a.whoami)
+	a.route("GET /api/v1/functions", duct.PermRead, a.listFunctions)
+	a.route("GET /api/v1/functions/{name}", duct.PermRead, a.getFunction)
+	a.route("DELETE /api/v1/functions/{name}", duct.PermDeploy, a.deleteFunction)
+	a.route("POST /api/v1/functions/{name}/versions", duct.PermDeploy, a.deploy)
+	a.route("GET /api/v1/functions/{name}/versions", duct.PermRead, a.listVersions)
+	a.route("GET /api/v1/functions/{name}/versions/{n}", duct.PermRead, a.getVersion)
+	a.route("POST /api/v1/functions/{name}/rollback", duct.PermDeploy, a.rollback)
+	a.route("GET /api/v1/functions/{name}/logs", duct.PermRead, a.readLogs)
+	a.route("GET /api/v1/tokens", duct.PermAdmin, a.listTokens)
+	a.route("POST /api/v1/tokens", duct.PermAdmin, a.createToken)
+	a.route("DELETE /api/v1/tokens/{id}", duct.PermAdmin, a.revokeToken)
+	a.route("GET /api/v1/secrets", duct.PermListSecrets, a.listSecrets)
+	a.route("PUT /api/v1/secrets/{name}", duct.PermAdmin, a.setSecret)
+	a.route("DELETE /api/v1/secrets/{name}", duct.PermAdmin, a.deleteSecret)
 	a.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiDoc)
 	})
-	a.route("/api/v1/", func(w http.ResponseWriter, r *http.Request) error {
+	// Unknown endpoints answer 404 only to a caller with a token: the
+	// API's shape is no secret (the OpenAPI document is public), but
+	// nothing else is said without one.
+	a.route("/api/v1/", duct.PermIdentify, func(w http.ResponseWriter, r *http.Request) error {
 		return errNoRoute
 	})
 	return a
@@ -100,17 +118,20 @@ var errNoRoute = errors.New("no such API endpoint")
 // handlerFunc is an API handler that returns its error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// route registers h behind the error adapter and the auth check.
-func (a *API) route(pattern string, h handlerFunc) {
+// route registers h behind the auth check, which lets through only
+// tokens whose role has perm, and the error adapter.
+func (a *API) route(pattern string, perm duct.Permission, h handlerFunc) {
+	a.perms[pattern] = perm
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		reqID := id.New()
 		w.Header().Set("X-Request-Id", reqID)
-		if err := a.authorize(r); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="duct"`)
-			problem.Write(w, r, reqID, err, err.Error())
+		p, err := a.authorize(r, perm)
+		if err != nil {
+			a.refuse(w, r, reqID, err)
 			return
 		}
-		err := h(w, r)
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		err = h(w, r)
 		if err == nil {
 			return
 		}
@@ -151,20 +172,6 @@ func writeBuildError(w http.ResponseWriter, r *http.Request, reqID string, be *d
 		Details:  problem.Details{Type: "about:blank", Title: title, Status: status, Detail: be.Error(), Instance: r.URL.Path, RequestID: reqID},
 		BuildLog: be.Log,
 	})
-}
-
-func (a *API) authorize(r *http.Request) error {
-	if a.cfg.AdminToken == "" {
-		return nil
-	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return duct.ErrUnauthorized
-	}
-	if subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) != 1 {
-		return duct.ErrForbidden
-	}
-	return nil
 }
 
 // ServeHTTP serves the API.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/duct-dev/duct"
 )
 
 // routes are the patterns New registers, as api.go spells them. The test
@@ -19,6 +21,7 @@ import (
 // add it here and to openapi.json.
 var routes = []string{
 	"GET /api/v1/status",
+	"GET /api/v1/whoami",
 	"GET /api/v1/functions",
 	"GET /api/v1/functions/{name}",
 	"DELETE /api/v1/functions/{name}",
@@ -27,6 +30,12 @@ var routes = []string{
 	"GET /api/v1/functions/{name}/versions/{n}",
 	"POST /api/v1/functions/{name}/rollback",
 	"GET /api/v1/functions/{name}/logs",
+	"GET /api/v1/tokens",
+	"POST /api/v1/tokens",
+	"DELETE /api/v1/tokens/{id}",
+	"GET /api/v1/secrets",
+	"PUT /api/v1/secrets/{name}",
+	"DELETE /api/v1/secrets/{name}",
 	"GET /api/v1/openapi.json",
 }
 
@@ -163,6 +172,37 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 
+	// Each operation lists the roles that may call it, as the route's
+	// permission says; the OpenAPI document alone needs no token.
+	for pattern, perm := range a.perms {
+		method, path, ok := strings.Cut(pattern, " ")
+		if !ok {
+			continue // the fallback
+		}
+		item, _ := paths[path].(map[string]any)
+		o, _ := item[strings.ToLower(method)].(map[string]any)
+		if o == nil {
+			continue // reported above
+		}
+		var want, got []string
+		for _, r := range duct.Roles {
+			if r.Allows(perm) {
+				want = append(want, string(r))
+			}
+		}
+		xs, _ := o["x-duct-roles"].([]any)
+		for _, x := range xs {
+			s, _ := x.(string)
+			got = append(got, s)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: x-duct-roles %v, want %v (permission %s)", pattern, got, want, perm)
+		}
+	}
+	if sec, ok := object(t, paths["/api/v1/openapi.json"], "openapi.json")["get"].(map[string]any)["security"].([]any); !ok || len(sec) != 0 {
+		t.Error("GET /api/v1/openapi.json does not say it needs no token (security: [])")
+	}
+
 	// The gateway is documented beside the API, under its own tag.
 	for _, p := range []string{"/fn/{name}", "/fn/{name}/{path}"} {
 		item, ok := paths[p]
@@ -244,7 +284,7 @@ func resolve(doc map[string]any, ref string) (any, string) {
 // TestOpenAPIServed: the API serves the embedded document, without
 // authentication.
 func TestOpenAPIServed(t *testing.T) {
-	a := New(Config{AdminToken: "secret"})
+	a := New(Config{})
 	rec := httptest.NewRecorder()
 	a.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
@@ -253,10 +293,25 @@ func TestOpenAPIServed(t *testing.T) {
 	if !bytes.Equal(rec.Body.Bytes(), openapiDoc) {
 		t.Error("the served document differs from openapi.json")
 	}
-	// Everything else needs the token.
-	rec = httptest.NewRecorder()
-	a.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
-	if rec.Code != http.StatusUnauthorized {
-		t.Errorf("GET /api/v1/status without a token: %d, want 401", rec.Code)
+	// Every other operation needs a token: without one, the answer is a
+	// 401 problem with a challenge, whatever the route.
+	paths := object(t, loadDoc(t)["paths"], "paths")
+	sample := regexp.MustCompile(`\{[^}]+\}`)
+	for path, item := range paths {
+		if !strings.HasPrefix(path, "/api/") || path == "/api/v1/openapi.json" {
+			continue
+		}
+		for _, m := range operationMethods {
+			if _, ok := object(t, item, path)[m]; !ok {
+				continue
+			}
+			rec := httptest.NewRecorder()
+			a.ServeHTTP(rec, httptest.NewRequest(strings.ToUpper(m), sample.ReplaceAllString(path, "X"), nil))
+			if rec.Code != http.StatusUnauthorized || rec.Header().Get("WWW-Authenticate") == "" ||
+				rec.Header().Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s %s without a token: %d, WWW-Authenticate %q, Content-Type %q; want a 401 problem with a challenge",
+					m, path, rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Header().Get("Content-Type"))
+			}
+		}
 	}
 }

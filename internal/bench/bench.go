@@ -7,6 +7,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,7 +221,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 func startServer(ctx context.Context, dir string, insecure bool, log *slog.Logger) (*daemon.Daemon, error) {
-	d, err := daemon.New(daemon.Config{Addr: "127.0.0.1:0", DataDir: dir, InsecureNoSandbox: insecure, Logger: log})
+	// Functions are public, as the load generators send no token; the
+	// deploys use a token made up for the run.
+	d, err := daemon.New(daemon.Config{Addr: "127.0.0.1:0", DataDir: dir, InsecureNoSandbox: insecure, Logger: log,
+		AdminToken: adminToken, DefaultInvoke: duct.InvokePublic})
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +351,7 @@ func deploy(ctx context.Context, base, name string, files map[string]string, spe
 	mw.Close()
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/functions/"+name+"/versions", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -357,6 +363,13 @@ func deploy(ctx context.Context, base, name string, files map[string]string, spe
 	}
 	return nil
 }
+
+// adminToken is the API token of the servers bench starts.
+var adminToken = func() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}()
 
 // startHelper starts a reference server (bench-bare, or bench-proxy in
 // front of the URL in args) and returns its URL.

@@ -23,6 +23,7 @@ type benchCmd struct {
 	runtimes  string
 	conns     string
 	json      bool
+	insecure  bool
 }
 
 func (c *benchCmd) info() cmdInfo {
@@ -60,13 +61,14 @@ func (c *benchCmd) define(fs *flagSet, e *env) {
 	fs.StringVar(&c.runtimes, "runtimes", "go,node,python", "runtimes to cold-start, comma-separated")
 	fs.StringVar(&c.conns, "conns", "1,50", "connection counts of the warm runs, comma-separated")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
+	fs.BoolVar(&c.insecure, "insecure-no-sandbox", false, "measure a server that runs functions unsandboxed")
 }
 
 func (c *benchCmd) run(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, ""); err != nil {
 		return err
 	}
-	cfg := bench.Config{Duration: c.duration, ColdSamples: c.cold, Generator: c.generator}
+	cfg := bench.Config{Duration: c.duration, ColdSamples: c.cold, Generator: c.generator, InsecureNoSandbox: c.insecure}
 	switch c.generator {
 	case "", "wrk", "builtin":
 	default:

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/client"
 	"github.com/duct-dev/duct/internal/daemon"
 )
@@ -31,7 +32,9 @@ const defaultServer = "http://127.0.0.1:8080"
 // Main runs the duct command with args (without the program name) and
 // returns the process exit code: 0 on success, 1 on failure, 2 on a usage
 // error. It reads the environment (DUCT_SERVER, DUCT_TOKEN,
-// DUCT_ADMIN_TOKEN) but never exits or touches the process otherwise.
+// DUCT_ADMIN_TOKEN, DUCT_SECRET_KEY, HOME, XDG_CONFIG_HOME) and the
+// credentials duct login stores, but never exits or touches the process
+// otherwise.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	return e.main(ctx, args)
@@ -47,9 +50,16 @@ type env struct {
 	server string // --server, DUCT_SERVER
 }
 
-// client returns an API client for the selected server.
+// client returns an API client for the selected server, sending the
+// token (DUCT_TOKEN, else what duct login stored for that server).
 func (e *env) client() (*client.Client, error) {
-	c, err := client.New(e.server, e.getenv("DUCT_TOKEN"), client.WithUserAgent("duct/"+daemon.Version))
+	return e.clientWith(e.token())
+}
+
+// clientWith returns an API client for the selected server that sends
+// token.
+func (e *env) clientWith(token string) (*client.Client, error) {
+	c, err := client.New(e.server, token, client.WithUserAgent("duct/"+daemon.Version))
 	if err != nil {
 		return nil, usageErrorf("--server: %v", err)
 	}
@@ -127,6 +137,9 @@ func (e *env) report(name string, err error) int {
 		return exitFailure
 	}
 	fmt.Fprintf(e.stderr, "duct: %v\n", err)
+	if errors.Is(err, duct.ErrUnauthorized) && name != "login" && !strings.Contains(err.Error(), "duct login") {
+		fmt.Fprintln(e.stderr, "duct: log in with 'duct login' (or set DUCT_TOKEN) using a token of this server.")
+	}
 	if errors.Is(err, client.ErrUnreachable) {
 		fmt.Fprintln(e.stderr, "duct: is a server running there? Start one with 'duct server', or point --server (or DUCT_SERVER) at yours.")
 	}

@@ -35,6 +35,7 @@ func commands() []command {
 		&serverCmd{}, &devCmd{},
 		&deployCmd{}, &invokeCmd{}, &lsCmd{}, &describeCmd{}, &logsCmd{},
 		&versionsCmd{}, &rollbackCmd{}, &rmCmd{},
+		&loginCmd{}, &logoutCmd{}, &whoamiCmd{}, &tokensCmd{}, &secretsCmd{},
 		&benchCmd{}, &versionCmd{}, &completionCmd{}, &helpCmd{},
 	}
 }
@@ -108,8 +109,9 @@ Usage:
 	fmt.Fprint(w, `
 Environment:
   DUCT_SERVER       server URL, like --server (default `+defaultServer+`)
-  DUCT_TOKEN        bearer token the API calls send
-  DUCT_ADMIN_TOKEN  for 'duct server': the token its API requires
+  DUCT_TOKEN        bearer token the API calls send (else what 'duct login' stored)
+  DUCT_ADMIN_TOKEN  for 'duct server': a token it accepts as admin
+  DUCT_SECRET_KEY   for 'duct server': the key (base64, 32 bytes) that encrypts secrets
 
 Get started:
   duct dev ./functions       # a local server that deploys and redeploys a folder

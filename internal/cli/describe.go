@@ -24,7 +24,8 @@ func (c *describeCmd) info() cmdInfo {
 		usage:   "NAME [flags]",
 		help: `
 Describe shows the function NAME: its URL, the version serving and the
-settings it was deployed with, what was built, and its live instances.`,
+settings it was deployed with, what was built, how the server sandboxes its
+instances, and its live instances.`,
 		examples: `
 duct describe hello
 duct describe hello --json | jq .active.spec`,
@@ -52,11 +53,17 @@ func (c *describeCmd) run(ctx context.Context, e *env, args []string) error {
 	if c.json {
 		return writeJSON(e.stdout, fi)
 	}
-	return describe(e.stdout, fi, time.Now())
+	// The server's sandbox says how the instances are isolated; a token
+	// that may read the function may read the status too.
+	sandbox := ""
+	if st, err := cl.Status(ctx); err == nil {
+		sandbox = st.Sandbox
+	}
+	return describe(e.stdout, fi, sandbox, time.Now())
 }
 
-// describe writes a function for people.
-func describe(w io.Writer, fi *duct.FunctionInfo, now time.Time) error {
+// describe writes a function for people; sandbox is the server's.
+func describe(w io.Writer, fi *duct.FunctionInfo, sandbox string, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	field := func(k, v string) {
 		if v == "" {
@@ -103,6 +110,7 @@ func describe(w io.Writer, fi *duct.FunctionInfo, now time.Time) error {
 		field("Deployed", fmt.Sprintf("%s (%s ago)", timestamp(v.CreatedAt), age(v.CreatedAt, now)))
 	}
 	field("Created", timestamp(fi.CreatedAt))
+	field("Sandbox", sandbox)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/client"
 	"github.com/duct-dev/duct/internal/daemon"
 )
@@ -15,7 +18,7 @@ import (
 // devCmd is `duct dev`.
 type devCmd struct {
 	addr, data          string
-	keep                bool
+	keep, insecure      bool
 	spares              int
 	logLevel, logFormat string
 	interval            time.Duration
@@ -40,7 +43,11 @@ of their own. Functions deployed by dev are public unless duct.yaml says
 otherwise.
 
 State lives in a temporary directory, removed at exit, unless --data names
-one (or --keep keeps the temporary one); for speed, dev does not fsync it.`,
+one (or --keep keeps the temporary one); for speed, dev does not fsync it.
+
+The dev server's API wants a token like any other: dev makes DUCT_TOKEN its
+admin token when it is set, else it makes one up for this run and prints the
+line that exports it, for other duct commands in another shell.`,
 		examples: `
 duct dev ./functions
 duct dev . --addr 127.0.0.1:9000
@@ -54,6 +61,7 @@ func (c *devCmd) define(fs *flagSet, e *env) {
 	fs.StringVar(&c.data, "data", "", "data `directory` (default: a temporary one, removed at exit)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary data directory at exit")
 	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
+	fs.BoolVar(&c.insecure, "insecure-no-sandbox", false, "run functions unsandboxed, as your user (trusted code only)")
 	logFlags(fs, &c.logLevel, &c.logFormat, "warn")
 	c.interval = 500 * time.Millisecond
 }
@@ -79,8 +87,13 @@ func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
 		return fmt.Errorf("dev: %w", err)
 	}
 	defer cleanup(e.stderr)
+	token, made := e.getenv("DUCT_TOKEN"), false
+	if token == "" {
+		token, made = devToken(), true
+	}
 	d, err := daemon.New(daemon.Config{
 		Addr: c.addr, DataDir: data, NoSync: true, Spares: daemonSpares(c.spares),
+		AdminToken: token, DefaultInvoke: duct.InvokePublic, InsecureNoSandbox: c.insecure,
 		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
 	})
 	if err != nil {
@@ -94,7 +107,7 @@ func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
 			err = fmt.Errorf("dev: shutdown: %w", serr)
 		}
 	}()
-	cl, err := client.New(d.URL(), "", client.WithUserAgent("duct-dev/"+daemon.Version))
+	cl, err := client.New(d.URL(), token, client.WithUserAgent("duct-dev/"+daemon.Version))
 	if err != nil {
 		return err
 	}
@@ -102,7 +115,12 @@ func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
 	if c.data != "" || c.keep {
 		where = "kept"
 	}
-	fmt.Fprintf(e.stdout, "Duct dev server at %s (data in %s, %s)\n\n", d.URL(), data, where)
+	fmt.Fprintf(e.stdout, "Duct dev server at %s (data in %s, %s)\n", d.URL(), data, where)
+	if made {
+		fmt.Fprintf(e.stdout, "Its API token, for duct commands in another shell (this run only):\n  export DUCT_SERVER=%s DUCT_TOKEN=%s\n\n", d.URL(), token)
+	} else {
+		fmt.Fprintf(e.stdout, "Its API token is your DUCT_TOKEN.\n\n")
+	}
 
 	w := &devWatch{root: root, dir: dir, ignore: data, cl: cl, out: e.stdout, errOut: e.stderr, funcs: map[string]*devFunc{}}
 	w.scan(ctx, true)
@@ -118,6 +136,13 @@ func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
 			w.scan(ctx, false)
 		}
 	}
+}
+
+// devToken makes up an admin token for one run of duct dev.
+func devToken() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "ductdev_" + base64.RawURLEncoding.EncodeToString(b)
 }
 
 // dataDir returns the data directory and what to do with it at exit.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/client"
 )
 
 // invokeCmd is `duct invoke`.
@@ -33,7 +37,13 @@ GET, or POST when --data is given. A body that parses as JSON is sent as
 application/json unless -H sets a Content-Type.
 
 A response status outside 2xx still prints its body, and duct exits with
-status 1.`,
+status 1.
+
+A function whose invoke mode is token gets duct's API token (DUCT_TOKEN, else
+the one duct login stored), which the gateway checks and removes. A public
+function gets no token from duct: its code would see it. To learn the mode,
+invoke first describes the function; a token that may not (role invoke) is
+sent as it is made for invoking.`,
 		examples: `
 duct invoke hello
 duct invoke hello --data '{"name": "Ada"}'
@@ -92,6 +102,9 @@ func (c *invokeCmd) run(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if header.Get("Authorization") == "" && cl.Token() != "" && wantsToken(ctx, cl, name) {
+		header.Set("Authorization", "Bearer "+cl.Token())
+	}
 	resp, err := cl.Invoke(ctx, name, method, c.path, header, rd)
 	if err != nil {
 		return fmt.Errorf("invoke %s: %w", name, err)
@@ -112,6 +125,22 @@ func (c *invokeCmd) run(ctx context.Context, e *env, args []string) error {
 		return &exitError{exitFailure}
 	}
 	return nil
+}
+
+// wantsToken reports whether to send the client's API token with an
+// invocation of name: when the function's invoke mode is token, and when
+// the token may not describe functions (role invoke: a token made to be
+// sent to functions). A public function's code would see the token, so an
+// admin or deploy token never goes to one.
+func wantsToken(ctx context.Context, cl *client.Client, name string) bool {
+	fi, err := cl.Function(ctx, name)
+	switch {
+	case err == nil:
+		return fi.Active != nil && fi.Active.Spec.Invoke == duct.InvokeToken
+	case errors.Is(err, duct.ErrForbidden):
+		return true
+	}
+	return false // not found, or a token the server does not know
 }
 
 // body reads --data.

@@ -119,7 +119,9 @@ func TestLogsFollow(t *testing.T) {
 	var out syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- Main(ctx, []string{"logs", "tail", "-f", "--server", server}, strings.NewReader(""), &out, &out)
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &out,
+			getenv: func(k string) string { return map[string]string{"DUCT_TOKEN": testToken}[k] }}
+		done <- e.main(ctx, []string{"logs", "tail", "-f", "--server", server})
 	}()
 	ok(t, server, "invoke", "tail", "--data", "followed")
 	eventually(t, 10*time.Second, func() string {

@@ -12,16 +12,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/daemon"
 )
 
+// testToken is the admin token of servers startServer starts without
+// one; run sends it.
+const testToken = "cli-test-admin-token"
+
 // startServer runs an in-process Duct on a free loopback port, its data in
 // a temporary directory, and returns its URL. It stops at the test's end.
+// Its admin token is adminToken, or testToken when that is empty, and
+// functions are public unless their spec says otherwise.
 func startServer(t *testing.T, adminToken string) string {
 	t.Helper()
+	if adminToken == "" {
+		adminToken = testToken
+	}
 	d, err := daemon.New(daemon.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), NoSync: true, AdminToken: adminToken, Spares: -1,
-		ShutdownTimeout: 5 * time.Second,
+		ShutdownTimeout: 5 * time.Second, DefaultInvoke: duct.InvokePublic,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -50,12 +60,11 @@ func runEnv(t *testing.T, environ map[string]string, stdin string, args ...strin
 	return result{stdout.String(), stderr.String(), code}
 }
 
-// run runs duct through Main against server.
+// run runs duct against server with testToken in DUCT_TOKEN (and no
+// HOME: no stored credentials).
 func run(t *testing.T, server string, args ...string) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := Main(t.Context(), append(args, "--server", server), strings.NewReader(""), &stdout, &stderr)
-	return result{stdout.String(), stderr.String(), code}
+	return runEnv(t, map[string]string{"DUCT_TOKEN": testToken}, "", append(args, "--server", server)...)
 }
 
 // ok runs duct and fails the test unless it exits 0.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/duct-dev/duct"
-
 	"github.com/duct-dev/duct/internal/daemon"
+	"github.com/duct-dev/duct/internal/secrets"
 )
 
 // serverCmd is `duct server`.
@@ -39,13 +39,20 @@ By default Duct embeds its NATS JetStream broker, storing everything under
 --data. With --nats it uses an external cluster instead, so several servers
 can share it.
 
-Set DUCT_ADMIN_TOKEN to require that token (as a bearer token) on every API
-call; clients send it from DUCT_TOKEN. Logs go to stderr.`,
+Every API call needs a bearer token. On its first start (no token stored
+yet), the server creates an admin token and logs it once, at WARN level:
+store it (duct login). DUCT_ADMIN_TOKEN, when set, is accepted as an admin
+token too, and no token is created. Functions that do not say who may
+invoke them want a token (invoke: token).
+
+Secrets are encrypted with the key in DIR/secret.key (created on first
+start, mode 0600), or DUCT_SECRET_KEY (32 bytes, base64) when set: servers
+sharing a NATS must share that key. Logs go to stderr.`,
 		examples: `
 duct server
 duct server --addr 0.0.0.0:8080 --data /var/lib/duct --public-url https://fn.example.com
 DUCT_ADMIN_TOKEN=$(openssl rand -hex 32) duct server --log-format json
-duct server --nats nats://nats-1:4222,nats://nats-2:4222`,
+DUCT_SECRET_KEY=$(cat /etc/duct/secret-key) duct server --nats nats://nats-1:4222,nats://nats-2:4222`,
 	}
 }
 
@@ -95,10 +102,17 @@ func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
 		c.stopTimeout <= 0 || c.maxBody.v < 1 || c.maxUpload.v < 1 {
 		return usageErrorf("--nats-replicas wants 1 to 5; depths, sizes and timeouts must be positive")
 	}
+	var key []byte
+	if s := e.getenv("DUCT_SECRET_KEY"); s != "" {
+		var err error
+		if key, err = secrets.ParseKey(s); err != nil {
+			return usageErrorf("DUCT_SECRET_KEY: %v", err)
+		}
+	}
 	tuneGC(e.getenv)
 	d, err := daemon.New(daemon.Config{
 		Addr: c.addr, DataDir: c.data, NATS: c.nats, NATSListen: c.natsListen, NoSync: c.noSync,
-		PublicURL: c.publicURL, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), Spares: daemonSpares(c.spares),
+		PublicURL: c.publicURL, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), SecretKey: key, Spares: daemonSpares(c.spares),
 		NATSReplicas: c.natsReplicas, QueueDepth: c.queueDepth, QueueTimeout: c.queueTimeout,
 		MaxRequestBody: int64(c.maxBody.v), MaxResponseBody: int64(c.maxBody.v), MaxUpload: int64(c.maxUpload.v),
 		BuildTimeout: c.buildTimeout, ShutdownTimeout: c.stopTimeout, InsecureNoSandbox: c.insecure,

@@ -39,6 +39,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"rollback", "x", "--to", "-2"}, "want a version number"},
 		{[]string{"rm"}, "missing function NAME"},
 		{[]string{"completion", "fish"}, `unsupported shell "fish"`},
+		{[]string{"tokens"}, "missing subcommand"},
+		{[]string{"tokens", "make"}, `unknown subcommand "make"`},
+		{[]string{"tokens", "create", "ci"}, "missing --role"},
+		{[]string{"tokens", "ls", "--role", "read"}, "--role applies to tokens create"},
+		{[]string{"tokens", "rm"}, "missing token ID"},
+		{[]string{"secrets", "set"}, "missing secret NAME"},
+		{[]string{"secrets", "set", "A", "--value", "x", "--from-file", "f"}, "not both"},
+		{[]string{"secrets", "set", "PATH", "--value", "x"}, "reserved"},
+		{[]string{"secrets", "ls", "--force"}, "--force applies to secrets rm"},
+		{[]string{"login", "extra"}, `unexpected argument "extra"`},
 		{[]string{"help", "nope"}, `unknown command "nope"`},
 		{[]string{"server", "--addr", "nope"}, "addr"},
 		{[]string{"ls", "--server", "ftp://x"}, "want http or https"},
@@ -136,7 +146,7 @@ func TestToken(t *testing.T) {
 	if r := runEnv(t, with(""), "", "ls"); r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
 		t.Errorf("no token: exit %d %q", r.code, r.stderr)
 	}
-	if r := runEnv(t, with("wrong"), "", "deploy", dir, "--name", "locked"); r.code != 1 || !strings.Contains(r.stderr, "forbidden") {
+	if r := runEnv(t, with("wrong"), "", "deploy", dir, "--name", "locked"); r.code != 1 || !strings.Contains(r.stderr, "not valid") {
 		t.Errorf("wrong token: exit %d %q", r.code, r.stderr)
 	}
 	if r := runEnv(t, with("sesame"), "", "deploy", dir, "--name", "locked"); r.code != 0 {

@@ -290,7 +290,16 @@ func TestAgainstServer(t *testing.T) {
 		t.Error("no progress events")
 	}
 
+	// The server's default invoke mode is token: the gateway wants one.
 	resp, err := c.Invoke(ctx, "hello", "GET", "/x?y=1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("invoke without a token: %d, want 401", resp.StatusCode)
+	}
+	resp, err = c.Invoke(ctx, "hello", "GET", "/x?y=1", http.Header{"Authorization": {"Bearer tok"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +326,7 @@ func TestAgainstServer(t *testing.T) {
 	if _, err := newClient(t, d.URL(), "").Functions(ctx); !errors.Is(err, duct.ErrUnauthorized) {
 		t.Errorf("no token: got %v", err)
 	}
-	if _, err := newClient(t, d.URL(), "wrong").Functions(ctx); !errors.Is(err, duct.ErrForbidden) {
+	if _, err := newClient(t, d.URL(), "wrong").Functions(ctx); !errors.Is(err, duct.ErrUnauthorized) {
 		t.Errorf("wrong token: got %v", err)
 	}
 	st, err := c.Status(ctx)

@@ -13,7 +13,9 @@ import (
 
 // Status is what a server says about itself.
 type Status struct {
-	Version  string    `json:"version"`
+	Version string `json:"version"`
+	// Sandbox says how the server isolates function instances.
+	Sandbox  string    `json:"sandbox"`
 	Started  time.Time `json:"started"`
 	DataDir  string    `json:"dataDir"`
 	NATS     string    `json:"nats"`

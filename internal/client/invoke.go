@@ -14,9 +14,11 @@ import (
 // its status: only a request that got no answer is an error. The caller
 // closes the response body.
 //
-// Invoke sends no API token: the gateway passes the Authorization header
-// on to the function's code, which must never see an admin token. Put one
-// in header only if the function is meant to receive it.
+// Invoke sends no API token of its own accord. A function whose invoke
+// mode is token wants one (role invoke, deploy or admin) in header's
+// Authorization, which the gateway checks and removes; a public
+// function's code receives the Authorization header as sent, so put a
+// token there only if that function is meant to see it.
 func (c *Client) Invoke(ctx context.Context, name, method, path string, header http.Header, body io.Reader) (*http.Response, error) {
 	u := c.FunctionURL(name)
 	if path != "" && path != "/" {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/toolchain"
 )
 
@@ -38,9 +39,17 @@ type Config struct {
 	// PublicURL is the base URL printed for functions; default
 	// http://<Addr>.
 	PublicURL string
-	// AdminToken, when set, is required on every API call
-	// (DUCT_ADMIN_TOKEN).
+	// AdminToken, when set (DUCT_ADMIN_TOKEN), is accepted as an admin
+	// token on every node it is given to. It is never stored. Without it,
+	// the first start creates an admin token and logs it once.
 	AdminToken string
+	// SecretKey encrypts secrets in the store: 32 bytes (DUCT_SECRET_KEY,
+	// base64). Empty uses DataDir/secret.key, created on first start.
+	// Servers sharing a NATS must share the key.
+	SecretKey []byte
+	// DefaultInvoke is who may invoke a function whose spec does not say:
+	// duct.InvokeToken (the default) or duct.InvokePublic.
+	DefaultInvoke duct.InvokeMode
 	// Spares is how many pre-started runtimes to keep per language in
 	// use; default 2, negative disables.
 	Spares int
@@ -104,6 +113,9 @@ func (c *Config) applyDefaults() {
 	if c.InstanceCPUs == 0 {
 		c.InstanceCPUs = -1
 	}
+	if c.DefaultInvoke == "" {
+		c.DefaultInvoke = duct.InvokeToken
+	}
 }
 
 func (c *Config) validate() error {
@@ -124,6 +136,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxUpload < 0 {
 		errs = append(errs, errors.New("max upload cannot be negative"))
+	}
+	if c.DefaultInvoke != duct.InvokeToken && c.DefaultInvoke != duct.InvokePublic {
+		errs = append(errs, fmt.Errorf("default invoke %q: want public or token", c.DefaultInvoke))
+	}
+	if len(c.SecretKey) != 0 && len(c.SecretKey) != 32 {
+		errs = append(errs, fmt.Errorf("secret key: %d bytes, want 32", len(c.SecretKey)))
 	}
 	return errors.Join(errs...)
 }

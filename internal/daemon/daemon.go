@@ -16,6 +16,7 @@ import (
 	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/api"
 	"github.com/duct-dev/duct/internal/artifact"
+	"github.com/duct-dev/duct/internal/auth"
 	"github.com/duct-dev/duct/internal/broker"
 	"github.com/duct-dev/duct/internal/builder"
 	"github.com/duct-dev/duct/internal/bundle"
@@ -26,6 +27,7 @@ import (
 	"github.com/duct-dev/duct/internal/metrics"
 	"github.com/duct-dev/duct/internal/pool"
 	"github.com/duct-dev/duct/internal/sandbox"
+	"github.com/duct-dev/duct/internal/secrets"
 	"github.com/duct-dev/duct/internal/shim"
 	"github.com/duct-dev/duct/internal/store"
 	"github.com/duct-dev/duct/internal/toolchain"
@@ -42,6 +44,9 @@ type Daemon struct {
 	tools    toolchain.Set
 	broker   *broker.Broker
 	store    *store.Store
+	tokens   *store.Tokens
+	auth     *auth.Service
+	secrets  *secrets.Secrets
 	logs     *logs.Log
 	metrics  *metrics.Registry
 	cache    *artifact.Cache
@@ -61,8 +66,9 @@ type Daemon struct {
 	sandboxNote string          // what isolation instances get, for status
 
 	applyLocks keyedMutex
-	mu         sync.Mutex     // guards applied
-	applied    map[string]int // function → version this node serves
+	mu         sync.Mutex          // guards applied and uses
+	applied    map[string]int      // function → version this node serves
+	uses       map[string][]string // function → secrets its serving version references
 	started    time.Time
 
 	stopping chan struct{} // closed when Shutdown begins
@@ -76,7 +82,7 @@ func New(cfg Config) (*Daemon, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return &Daemon{cfg: cfg, log: cfg.Logger, applied: map[string]int{}, stopping: make(chan struct{})}, nil
+	return &Daemon{cfg: cfg, log: cfg.Logger, applied: map[string]int{}, uses: map[string][]string{}, stopping: make(chan struct{})}, nil
 }
 
 // Start brings the server up and returns once it accepts requests. On error
@@ -115,6 +121,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	d.undo = append(d.undo, func() { d.broker.Close() })
 	if d.store, err = store.Open(ctx, d.broker, d.log); err != nil {
+		return err
+	}
+	secretStore, err := d.startAccess(ctx, runCtx)
+	if err != nil {
 		return err
 	}
 	d.metrics = metrics.New()
@@ -157,7 +167,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	tmp := filepath.Join(d.cfg.DataDir, "tmp")
 	os.RemoveAll(tmp) // builds interrupted by a crash
 	d.deploy, err = deploy.New(deploy.Config{
-		Store: d.store, Builder: d.builder, Checker: checker{d.launcher}, Cache: d.cache,
+		Store: d.store, Builder: d.builder, Checker: checker{d.launcher, d.target}, Cache: d.cache,
+		Secrets: d.secrets, DefaultInvoke: d.cfg.DefaultInvoke,
 		WorkDir: tmp, Logger: d.log, Limits: bundle.Limits{MaxArchive: d.cfg.MaxUpload},
 	})
 	if err != nil {
@@ -178,17 +189,76 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		defer d.wg.Done()
 		d.follow(runCtx, watch)
 	}()
+	secretChanges, err := secretStore.Watch(runCtx)
+	if err != nil {
+		return err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.followSecrets(runCtx, secretChanges)
+	}()
 
 	d.gateway = gateway.New(gateway.Config{
-		Router: d.pools, Logs: d.logs, Logger: d.log,
+		Router: d.pools, Logs: d.logs, Auth: d.auth, Logger: d.log,
 		MaxRequestBody: d.cfg.MaxRequestBody, MaxResponseBody: d.cfg.MaxResponseBody,
 	})
 	d.api = api.New(api.Config{
 		Store: d.store, Deploy: d.deploy, Logs: d.logs, Instances: d.pools,
 		Applied: d.apply, Removed: d.remove, Status: d.status, BaseURL: d.baseURL,
-		AdminToken: d.cfg.AdminToken, MaxUpload: d.cfg.MaxUpload, Stopping: d.stopping, Logger: d.log,
+		Auth: d.auth, Secrets: d.secrets, SecretChanged: d.secretChanged,
+		MaxUpload: d.cfg.MaxUpload, Stopping: d.stopping, Logger: d.log,
 	})
 	return d.listen()
+}
+
+// startAccess opens the token and secret stores: it issues the first
+// admin token on a new store (logging it once), loads the secret key and
+// checks that it opens the stored secrets, and keeps the token cache in
+// step with revocations made on any node. It returns the secret store,
+// for its watch.
+func (d *Daemon) startAccess(ctx, runCtx context.Context) (*store.Secrets, error) {
+	var err error
+	if d.tokens, err = store.OpenTokens(ctx, d.broker, d.log); err != nil {
+		return nil, err
+	}
+	d.auth = auth.New(auth.Config{Tokens: d.tokens, AdminToken: d.cfg.AdminToken, Logger: d.log})
+	changes, err := d.tokens.Watch(runCtx)
+	if err != nil {
+		return nil, err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.auth.Follow(changes)
+	}()
+	first, err := d.auth.Bootstrap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if first != "" {
+		d.log.Warn("first start: created an admin token for the API. It is shown only this once: store it now "+
+			"(duct login --token TOKEN), or create others with it and revoke it", "token", first)
+	}
+	key, err := secrets.LoadKey(d.cfg.DataDir, d.cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSecrets(ctx, d.broker, d.log)
+	if err != nil {
+		return nil, err
+	}
+	if d.secrets, err = secrets.New(st, key); err != nil {
+		return nil, err
+	}
+	unopened, err := d.secrets.Verify(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: start with the key that sealed them (DUCT_SECRET_KEY, or %s)", err, filepath.Join(d.cfg.DataDir, secrets.KeyFile))
+	}
+	if len(unopened) > 0 {
+		d.log.Error("some secrets do not open with this server's key: set them again", "secrets", unopened)
+	}
+	return st, nil
 }
 
 func (d *Daemon) listen() error {

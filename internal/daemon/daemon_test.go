@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -216,7 +215,7 @@ func TestMinInstances(t *testing.T) {
 func TestShutdownEndsFollowedLogs(t *testing.T) {
 	s := ducttest.Start(t)
 	s.Deploy("hello", hello, "")
-	resp, err := http.Get(s.URL + "/api/v1/functions/hello/logs?follow=true")
+	resp, err := s.HTTP.Get(s.URL + "/api/v1/functions/hello/logs?follow=true")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,20 +48,84 @@ func (d *Daemon) apply(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	t, err := d.target(ctx, &v, dir)
+	if err != nil {
+		return err
+	}
 	d.launcher.Warm(v.Spec)
-	d.pools.Set(&instance.Target{Version: &v, Dir: dir, Env: v.Spec.Env})
+	d.pools.Set(t)
 	d.mu.Lock()
 	d.applied[name] = v.Number
+	d.uses[name] = v.Spec.Secrets
 	d.mu.Unlock()
 	return nil
+}
+
+// target is what instances of v start from: its artifact in dir, its
+// environment, and each secret it references, both as the variable of
+// that name and as a file in /run/secrets. A secret deleted since the
+// deploy (with force) is left out, with a warning.
+func (d *Daemon) target(ctx context.Context, v *duct.Version, dir string) (*instance.Target, error) {
+	t := &instance.Target{Version: v, Dir: dir, Env: v.Spec.Env}
+	if len(v.Spec.Secrets) == 0 {
+		return t, nil
+	}
+	values, missing, err := d.secrets.Values(ctx, v.Spec.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("function %q: %w", v.Function, err)
+	}
+	if len(missing) > 0 {
+		d.log.Warn("function references secrets that do not exist: its instances start without them",
+			"function", v.Function, "secrets", missing)
+	}
+	t.Env = make(map[string]string, len(v.Spec.Env)+len(values))
+	maps.Copy(t.Env, v.Spec.Env)
+	t.Files = make(map[string][]byte, len(values))
+	for name, val := range values {
+		t.Env[name] = string(val)
+		t.Files[name] = val
+	}
+	return t, nil
 }
 
 func (d *Daemon) remove(name string) {
 	d.pools.Remove(name)
 	d.mu.Lock()
 	delete(d.applied, name)
+	delete(d.uses, name)
 	d.mu.Unlock()
 	d.metrics.Forget(name)
+}
+
+// secretChanged re-applies the functions this node serves that reference
+// the secret name, so that their new instances get its new value (or go
+// without it, once it is deleted). Warm instances finish what they serve
+// and are replaced.
+func (d *Daemon) secretChanged(ctx context.Context, name string) error {
+	var fns []string
+	d.mu.Lock()
+	for fn, secrets := range d.uses {
+		if slices.Contains(secrets, name) {
+			fns = append(fns, fn)
+		}
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, fn := range fns {
+		if err := d.apply(ctx, fn); err != nil {
+			errs = append(errs, fmt.Errorf("apply secret %q to function %q: %w", name, fn, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// followSecrets applies secret changes made on any node.
+func (d *Daemon) followSecrets(ctx context.Context, names <-chan string) {
+	for name := range names {
+		if err := d.secretChanged(ctx, name); err != nil && ctx.Err() == nil {
+			d.log.Warn("apply secret change", "secret", name, "err", err)
+		}
+	}
 }
 
 // follow applies changes other nodes (or this one) make to the store.
@@ -93,12 +159,20 @@ func (d *Daemon) follow(ctx context.Context, events <-chan *store.FunctionEvent)
 	}
 }
 
-// checker proves a freshly built artifact starts, before it is recorded.
-type checker struct{ l *instance.Launcher }
+// checker proves a freshly built artifact starts, before it is recorded:
+// with its secrets, as it will serve.
+type checker struct {
+	l      *instance.Launcher
+	target func(ctx context.Context, v *duct.Version, dir string) (*instance.Target, error)
+}
 
 func (c checker) Check(ctx context.Context, v *duct.Version, dir string) error {
+	t, err := c.target(ctx, v, dir)
+	if err != nil {
+		return err
+	}
 	c.l.Warm(v.Spec)
-	inst, err := c.l.Launch(ctx, &instance.Target{Version: v, Dir: dir, Env: v.Spec.Env})
+	inst, err := c.l.Launch(ctx, t)
 	if err != nil {
 		return err
 	}

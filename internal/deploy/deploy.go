@@ -41,12 +41,24 @@ type Cache interface {
 	Ensure(ctx context.Context, digest string) (string, error)
 }
 
+// Secrets says whether secrets exist. CheckSecrets fails, matching
+// duct.ErrInvalid, naming every one of names that does not.
+type Secrets interface {
+	CheckSecrets(ctx context.Context, names []string) error
+}
+
 // Config wires a Service.
 type Config struct {
 	Store   *store.Store
 	Builder *builder.Builder
 	Checker Checker
 	Cache   Cache
+	// Secrets, when set, refuses a deploy whose spec references a
+	// secret that does not exist.
+	Secrets Secrets
+	// DefaultInvoke is the invoke mode of a spec that sets none; empty
+	// means duct.InvokePublic.
+	DefaultInvoke duct.InvokeMode
 	// WorkDir holds builds in progress; it must be on the cache's file
 	// system so artifacts move into the cache without a copy.
 	WorkDir string
@@ -115,6 +127,11 @@ func (s *Service) Deploy(ctx context.Context, name string, archive io.Reader, ov
 	spec, err := s.spec(name, src, overrides)
 	if err != nil {
 		return nil, fmt.Errorf("deploy %q: %w", name, err)
+	}
+	if s.cfg.Secrets != nil && len(spec.Secrets) > 0 {
+		if err := s.cfg.Secrets.CheckSecrets(ctx, spec.Secrets); err != nil {
+			return nil, fmt.Errorf("deploy %q: %w", name, err)
+		}
 	}
 	srcDigest, err := bundle.Digest(src)
 	if err != nil {
@@ -206,6 +223,9 @@ func (s *Service) spec(name, src string, overrides []byte) (duct.Function, error
 			return spec, err
 		}
 		spec.Runtime = r
+	}
+	if spec.Invoke == "" {
+		spec.Invoke = s.cfg.DefaultInvoke
 	}
 	spec = spec.WithDefaults()
 	return spec, spec.Validate()

@@ -24,24 +24,38 @@ import (
 	"github.com/duct-dev/duct/internal/daemon"
 )
 
+// AdminToken is the admin token of servers started by Start, unless an
+// option changes it.
+const AdminToken = "ducttest-admin-token"
+
 // Server is an in-process Duct.
 type Server struct {
 	*daemon.Daemon
 	Config daemon.Config
 	URL    string
-	HTTP   *http.Client
-	t      testing.TB
+	// HTTP sends the server's admin token (Config.AdminToken) on every
+	// request to /api/ that carries no Authorization header of its own.
+	HTTP *http.Client
+	t    testing.TB
 }
 
 // Start starts a server for the test and stops it at cleanup. opts adjust
 // the configuration before start.
+//
+// The server accepts AdminToken, which Do, Get and DeployRaw send on API
+// calls. Functions deploy as public unless their spec says otherwise
+// (DefaultInvoke), so that tests of the gateway need no token; tests of
+// access control set DefaultInvoke back to "" (the server's default,
+// token) or deploy with invoke: token.
 func Start(t testing.TB, opts ...func(*daemon.Config)) *Server {
 	t.Helper()
 	cfg := daemon.Config{
-		Addr:         "127.0.0.1:0",
-		DataDir:      t.TempDir(),
-		ReapInterval: 100 * time.Millisecond,
-		Logger:       testLogger(t),
+		Addr:          "127.0.0.1:0",
+		DataDir:       t.TempDir(),
+		ReapInterval:  100 * time.Millisecond,
+		AdminToken:    AdminToken,
+		DefaultInvoke: duct.InvokePublic,
+		Logger:        testLogger(t),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -61,7 +75,8 @@ func StartConfig(t testing.TB, cfg daemon.Config) *Server {
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("start duct: %v", err)
 	}
-	s := &Server{Daemon: d, Config: cfg, URL: d.URL(), HTTP: &http.Client{Timeout: 2 * time.Minute}, t: t}
+	hc := &http.Client{Timeout: 2 * time.Minute, Transport: &withToken{token: cfg.AdminToken, next: http.DefaultTransport}}
+	s := &Server{Daemon: d, Config: cfg, URL: d.URL(), HTTP: hc, t: t}
 	t.Cleanup(func() { s.Stop() })
 	return s
 }
@@ -127,7 +142,6 @@ func (s *Server) DeployRaw(name string, archive []byte, spec string) DeployRespo
 	mw.Close()
 	req, _ := http.NewRequest("POST", s.URL+"/api/v1/functions/"+name+"/versions", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	s.authorize(req)
 	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		s.t.Fatalf("deploy %s: %v", name, err)
@@ -161,10 +175,19 @@ func (s *Server) Deploy(name string, files Files, spec string) duct.Version {
 	return r.Version
 }
 
-func (s *Server) authorize(req *http.Request) {
-	if s.Config.AdminToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.Config.AdminToken)
+// withToken adds a bearer token to API requests that have none.
+type withToken struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (w *withToken) RoundTrip(req *http.Request) (*http.Response, error) {
+	if w.token == "" || !strings.HasPrefix(req.URL.Path, "/api/") || req.Header.Get("Authorization") != "" {
+		return w.next.RoundTrip(req)
 	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	return w.next.RoundTrip(req)
 }
 
 // Response is a completed HTTP exchange.
@@ -174,8 +197,24 @@ type Response struct {
 	Body   string
 }
 
-// Do sends a request to the server and reads the whole answer.
+// Do sends a request to the server and reads the whole answer. API calls
+// carry the admin token unless header sets Authorization.
 func (s *Server) Do(method, path string, body io.Reader, header ...string) Response {
+	s.t.Helper()
+	return s.do(s.HTTP, method, path, body, header...)
+}
+
+// DoToken is Do with token as the bearer token, on any path; an empty
+// token sends none.
+func (s *Server) DoToken(token, method, path string, body io.Reader, header ...string) Response {
+	s.t.Helper()
+	if token != "" {
+		header = append(header, "Authorization", "Bearer "+token)
+	}
+	return s.do(http.DefaultClient, method, path, body, header...)
+}
+
+func (s *Server) do(hc *http.Client, method, path string, body io.Reader, header ...string) Response {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, body)
 	if err != nil {
@@ -184,10 +223,7 @@ func (s *Server) Do(method, path string, body io.Reader, header ...string) Respo
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	if strings.HasPrefix(path, "/api/") {
-		s.authorize(req)
-	}
-	resp, err := s.HTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}

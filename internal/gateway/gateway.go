@@ -35,6 +35,9 @@ type Router interface {
 type Config struct {
 	Router Router
 	Logs   duct.LogSink
+	// Auth checks the bearer token of requests to functions whose invoke
+	// mode is token. Nil refuses every such request.
+	Auth   duct.Authenticator
 	Logger *slog.Logger
 	// MaxRequestBody and MaxResponseBody bound synchronous bodies; 0 means
 	// duct.MaxSyncBody (6 MiB), negative means unlimited.
@@ -88,12 +91,66 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "no function named "+strconv.Quote(name))
 		return
 	}
+	admitted := p.Version().Spec.Invoke == duct.InvokeToken
+	if admitted && !g.admit(w, r, name, invID) {
+		return
+	}
 	if g.cfg.MaxRequestBody > 0 && r.ContentLength > g.cfg.MaxRequestBody {
 		problem.WriteStatus(w, r, invID, http.StatusRequestEntityTooLarge, "Content Too Large",
 			"request body exceeds "+strconv.FormatInt(g.cfg.MaxRequestBody, 10)+" bytes")
 		return
 	}
-	g.invoke(w, r, p, name, rest, invID)
+	g.invoke(w, r, p, name, rest, invID, admitted)
+}
+
+// admit checks the bearer token of a request to a function whose invoke
+// mode is token, and answers 401 or 403 when it may not invoke. An
+// admitted request loses its Authorization header: the function's code
+// never sees the caller's token.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, name, invID string) bool {
+	auth := r.Header["Authorization"]
+	if len(auth) == 0 {
+		w.Header()["Www-Authenticate"] = challenge
+		problem.WriteStatus(w, r, invID, http.StatusUnauthorized, "Unauthorized",
+			"function "+strconv.Quote(name)+" requires a bearer token (Authorization: Bearer <token>) of role invoke, deploy or admin")
+		return false
+	}
+	var p duct.Principal
+	err := duct.ErrUnauthorized
+	if tok, ok := bearer(auth); ok && g.cfg.Auth != nil {
+		p, err = g.cfg.Auth.Authenticate(r.Context(), tok)
+	}
+	switch {
+	case errors.Is(err, duct.ErrUnauthorized):
+		w.Header()["Www-Authenticate"] = challengeInvalid
+		problem.WriteStatus(w, r, invID, http.StatusUnauthorized, "Unauthorized", "the bearer token is not valid (malformed, unknown or revoked)")
+		return false
+	case err != nil:
+		g.log.Error("invocation refused: cannot check its token", "function", name, "invocation", invID, "err", err)
+		problem.WriteStatus(w, r, invID, http.StatusServiceUnavailable, "Service Unavailable", "cannot check the bearer token now; retry")
+		return false
+	case !p.Role.Allows(duct.PermInvoke):
+		problem.WriteStatus(w, r, invID, http.StatusForbidden, "Forbidden",
+			"token "+strconv.Quote(p.Name)+" has role "+string(p.Role)+", which may not invoke functions (want invoke, deploy or admin)")
+		return false
+	}
+	delete(r.Header, "Authorization")
+	return true
+}
+
+var (
+	challenge        = []string{`Bearer realm="duct"`}
+	challengeInvalid = []string{`Bearer realm="duct", error="invalid_token"`}
+)
+
+// bearer returns the token of an Authorization header "Bearer <token>"
+// (the scheme in any case).
+func bearer(h []string) (string, bool) {
+	if len(h) != 1 || len(h[0]) < 7 || !strings.EqualFold(h[0][:7], "Bearer ") {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[0][7:])
+	return tok, tok != ""
 }
 
 // splitPath splits "/fn/name/rest" into name and "/rest".
@@ -119,7 +176,9 @@ type invocation struct {
 	err     string
 }
 
-func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, name, rest, invID string) {
+// invoke runs the request on p. admitted says whether its token was
+// checked already.
+func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, name, rest, invID string, admitted bool) {
 	inv := invocation{id: invID, start: time.Now()}
 	var lease *pool.Lease
 	var err error
@@ -134,6 +193,12 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, n
 		if p = g.cfg.Router.Lookup(name); p == nil {
 			problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "no function named "+strconv.Quote(name))
 			return
+		}
+		if !admitted && p.Version().Spec.Invoke == duct.InvokeToken {
+			if !g.admit(w, r, name, invID) {
+				return
+			}
+			admitted = true
 		}
 	}
 	fm := p.Metrics()

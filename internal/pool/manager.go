@@ -1,8 +1,10 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +56,7 @@ func (m *Manager) Set(t *instance.Target) {
 		return
 	}
 	cur := m.Lookup(v.Function)
-	if cur != nil && cur.Version().Number == v.Number && cur.Version().ArtifactDigest == v.ArtifactDigest {
+	if cur != nil && cur.Version().Number == v.Number && cur.Version().ArtifactDigest == v.ArtifactDigest && sameInputs(cur.target, t) {
 		return
 	}
 	fm := m.fnm[v.Function]
@@ -69,6 +71,13 @@ func (m *Manager) Set(t *instance.Target) {
 		cur.Retire()
 	}
 	p.Tick() // start minimum instances now
+}
+
+// sameInputs reports whether two targets give instances the same
+// environment and files: a secret's new value changes them without a new
+// version, and must reach new instances.
+func sameInputs(a, b *instance.Target) bool {
+	return maps.Equal(a.Env, b.Env) && maps.EqualFunc(a.Files, b.Files, bytes.Equal)
 }
 
 // Remove stops serving function name.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -163,6 +164,7 @@ type Jail struct {
 	ctl    *net.UnixConn
 	cg     *cgroup
 	jailer *Jailer
+	ooms   atomic.Int64 // OOM kills, recorded before the cgroup goes
 
 	mu sync.Mutex // serialises control exchanges
 }
@@ -412,7 +414,7 @@ func (jl *Jail) SetLimits(l Limits) error { return jl.cg.set(l) }
 
 // OOMKilled reports whether the kernel killed a process of the sandbox for
 // exceeding its memory limit.
-func (jl *Jail) OOMKilled() bool { return jl.cg.oomKills() > 0 }
+func (jl *Jail) OOMKilled() bool { return jl.ooms.Load() > 0 || jl.cg.oomKills() > 0 }
 
 // PeakMemory is the most memory the sandbox has used.
 func (jl *Jail) PeakMemory() int64 { return jl.cg.peakMemory() }
@@ -445,6 +447,7 @@ func (jl *Jail) teardown() {
 		defer jl.jailer.teardown.Done()
 		<-jl.Done()
 		jl.cg.kill()
+		jl.ooms.Store(jl.cg.oomKills())
 		jl.cg.remove()
 	}()
 }
