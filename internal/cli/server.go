@@ -22,6 +22,8 @@ type serverCmd struct {
 	queueTimeout, buildTimeout, stopTimeout time.Duration
 	maxBody, maxUpload                      sizeFlag
 	logLevel, logFormat                     string
+	instanceCPUs                            float64
+	instancePIDs                            int64
 }
 
 func (c *serverCmd) info() cmdInfo {
@@ -65,6 +67,8 @@ func (c *serverCmd) define(fs *flagSet, e *env) {
 	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` printed for functions (default http://ADDR)")
 	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
 	fs.BoolVar(&c.insecure, "insecure-no-sandbox", false, "run functions unsandboxed, as the server's user (trusted code only)")
+	fs.Float64Var(&c.instanceCPUs, "instance-cpus", 0, "hard CPU quota per sandboxed instance, in CPUs (default none: instances share CPU)")
+	fs.Int64Var(&c.instancePIDs, "instance-pids", 512, "processes and threads per sandboxed instance")
 	fs.IntVar(&c.natsReplicas, "nats-replicas", 1, "replicas of Duct's streams and buckets on an external NATS cluster")
 	fs.IntVar(&c.queueDepth, "queue-depth", 1000, "requests that may wait for an instance slot, per function version")
 	fs.DurationVar(&c.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a slot before 429")
@@ -98,6 +102,9 @@ func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, ""); err != nil {
 		return err
 	}
+	if c.instanceCPUs < 0 || c.instancePIDs < 16 {
+		return usageErrorf("--instance-cpus cannot be negative; --instance-pids wants at least 16")
+	}
 	if c.natsReplicas < 1 || c.natsReplicas > 5 || c.queueDepth < 1 || c.queueTimeout <= 0 || c.buildTimeout <= 0 ||
 		c.stopTimeout <= 0 || c.maxBody.v < 1 || c.maxUpload.v < 1 {
 		return usageErrorf("--nats-replicas wants 1 to 5; depths, sizes and timeouts must be positive")
@@ -116,6 +123,7 @@ func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
 		NATSReplicas: c.natsReplicas, QueueDepth: c.queueDepth, QueueTimeout: c.queueTimeout,
 		MaxRequestBody: int64(c.maxBody.v), MaxResponseBody: int64(c.maxBody.v), MaxUpload: int64(c.maxUpload.v),
 		BuildTimeout: c.buildTimeout, ShutdownTimeout: c.stopTimeout, InsecureNoSandbox: c.insecure,
+		InstanceCPUs: c.instanceCPUs, InstancePIDs: c.instancePIDs,
 		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,5 +226,43 @@ func TestShutdownEndsFollowedLogs(t *testing.T) {
 	s.Stop()
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("shutdown took %s with a followed log open", took)
+	}
+}
+
+// TestCPUQuota: with a CPU quota configured, sandboxed instances get it.
+func TestCPUQuota(t *testing.T) {
+	s := ducttest.Start(t, func(c *daemon.Config) { c.InstanceCPUs = 0.5 })
+	if !s.Sandboxed() {
+		t.Skip("this host cannot sandbox")
+	}
+	s.Deploy("quota", hello, "")
+	if r := s.Invoke("quota", "GET", "/", ""); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	ins := s.Daemon.Instances("quota")
+	if len(ins) == 0 || ins[0].PID == 0 {
+		t.Fatal("no instance")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", ins[0].PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quota string
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[1] == "" && parts[2] != "/": // v2
+			q, _ := os.ReadFile("/sys/fs/cgroup" + parts[2] + "/cpu.max")
+			quota = strings.Fields(string(q) + " ")[0]
+		case strings.Contains(","+parts[1]+",", ",cpu,"):
+			q, _ := os.ReadFile("/sys/fs/cgroup/cpu" + parts[2] + "/cpu.cfs_quota_us")
+			quota = strings.TrimSpace(string(q))
+		}
+	}
+	if quota != "50000" {
+		t.Fatalf("CPU quota %q, want 50000 (half a CPU)", quota)
 	}
 }
