@@ -79,12 +79,24 @@ var (
 
 // ServeHTTP invokes the function named in the path.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	invID := id.New()
-	w.Header()[HeaderRequestID] = []string{invID}
 	name, rest, ok := splitPath(r.URL.Path)
 	if !ok {
+		invID := id.New()
+		w.Header()[HeaderRequestID] = []string{invID}
 		problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "invoke a function at /fn/{name}")
 		return
+	}
+	g.ServeFunction(w, r, name, rest)
+}
+
+// ServeFunction invokes function name with the request, rest being the
+// path the function sees ("/" at least). Routes other than /fn/ (HTTP
+// triggers) call it directly.
+func (g *Gateway) ServeFunction(w http.ResponseWriter, r *http.Request, name, rest string) {
+	invID := id.New()
+	w.Header()[HeaderRequestID] = []string{invID}
+	if rest == "" {
+		rest = "/"
 	}
 	p := g.cfg.Router.Lookup(name)
 	if p == nil {

@@ -62,7 +62,10 @@ func outbound(r *http.Request, rest, invID string, deadline time.Time) *instance
 	// The path suffix keeps the client's escaping. Function names need
 	// none, so the prefix has the same length in both forms.
 	uri := rest
-	if r.URL.RawPath != "" {
+	if r.URL.RawPath != "" && !strings.HasPrefix(r.URL.Path, Prefix) {
+		// An HTTP route: the function sees rest, escaped afresh.
+		uri = (&url.URL{Path: rest}).EscapedPath()
+	} else if r.URL.RawPath != "" {
 		esc := r.URL.EscapedPath()
 		if i := strings.IndexByte(esc[min(len(Prefix), len(esc)):], '/'); i >= 0 {
 			uri = esc[len(Prefix)+i:]
