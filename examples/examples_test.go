@@ -44,13 +44,16 @@ func TestExamples(t *testing.T) {
 	}
 	s := ducttest.Start(t)
 	for _, dir := range exampleDirs(t) {
-		spec := ""
+		files := readFiles(t, dir)
 		if dir == "slack-bot" {
-			spec = `{"env":{"SLACK_SIGNING_SECRET":"` + slackSecret + `"}}`
+			// As its README says: store the secret, then list it in
+			// duct.yaml.
+			setSecret(t, s, "SLACK_SIGNING_SECRET", slackSecret)
+			files["duct.yaml"] = uncommentSecrets(t, files["duct.yaml"])
 		}
-		s.Deploy(dir, readFiles(t, dir), spec)
+		s.Deploy(dir, files, "")
 	}
-	// The same bot with no secret configured.
+	// The bot as shipped, without its secret.
 	s.Deploy("slack-bot-unset", readFiles(t, "slack-bot"), "")
 
 	var calls []call
@@ -171,6 +174,27 @@ func slackCalls(now time.Time) []call {
 			status: 500, want: text, answer: "slack-bot is not configured: set SLACK_SIGNING_SECRET\n",
 			log: "SLACK_SIGNING_SECRET is not set: refusing every request"},
 	}
+}
+
+// setSecret stores a secret on s.
+func setSecret(t *testing.T, s *ducttest.Server, name, value string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"value": value})
+	r := s.Do("PUT", "/api/v1/secrets/"+name, strings.NewReader(string(body)), "Content-Type", "application/json")
+	if r.Status != 201 && r.Status != 200 {
+		t.Fatalf("set secret %s: %d %s", name, r.Status, r.Body)
+	}
+}
+
+// uncommentSecrets turns on the secrets line that slack-bot's duct.yaml
+// ships commented out, as its README tells users to.
+func uncommentSecrets(t *testing.T, yaml string) string {
+	t.Helper()
+	const line = "# secrets: [SLACK_SIGNING_SECRET]"
+	if !strings.Contains(yaml, "\n"+line) {
+		t.Fatalf("slack-bot/duct.yaml has no line %q for its README to tell users to uncomment", line)
+	}
+	return strings.Replace(yaml, "\n"+line, "\n"+strings.TrimPrefix(line, "# "), 1)
 }
 
 // slackSignature signs a request as Slack does.
