@@ -35,7 +35,7 @@ type Config struct {
 	// 0 means 30s.
 	StartTimeout time.Duration
 	// RunDir holds instances' Unix sockets; it should be private to
-	// Duct's uid. Empty means abstract sockets.
+	// Duct's uid.
 	RunDir string
 	// StopGrace is how long a stopping instance gets after SIGTERM. 0
 	// means 2s.
@@ -68,6 +68,8 @@ type Launcher struct {
 
 	mu     sync.Mutex             // guards spares
 	spares map[string]*spareQueue // by spareKey
+
+	ownRunDir string // a short run directory made by New, removed by Close
 }
 
 // New returns a Launcher for cfg.
@@ -84,8 +86,23 @@ func New(cfg Config) *Launcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Launcher{cfg: cfg, log: cfg.Logger, spares: map[string]*spareQueue{}}
+	l := &Launcher{cfg: cfg, log: cfg.Logger, spares: map[string]*spareQueue{}}
+	// A Unix socket's path must fit in 108 bytes. A run directory too deep
+	// for that gets a short private stand-in: abstract sockets would do,
+	// but any process in the host's network namespace (a function with
+	// network: outbound) could connect to those.
+	if len(filepath.Join(cfg.RunDir, id.Short()+".sock")) >= maxSocketPath {
+		if dir, err := os.MkdirTemp("", "duct-run-"); err == nil {
+			l.log.Info("run directory path too long for Unix sockets; using a short one", "dir", dir)
+			l.cfg.RunDir, l.ownRunDir = dir, dir
+		}
+	}
+	return l
 }
+
+// maxSocketPath is the longest Unix socket path the kernel takes, less
+// its terminating NUL.
+const maxSocketPath = 107
 
 // Sandboxed reports whether instances run in sandboxes.
 func (l *Launcher) Sandboxed() bool { return l.cfg.Jailer != nil }
@@ -121,6 +138,9 @@ func (l *Launcher) Close() {
 	l.mu.Unlock()
 	for _, q := range qs {
 		q.close()
+	}
+	if l.ownRunDir != "" {
+		os.RemoveAll(l.ownRunDir)
 	}
 }
 
@@ -565,14 +585,16 @@ func (l *Launcher) startPort(ctx context.Context, t *Target) (*started, error) {
 	}
 }
 
-// listener makes the socket a shim serves on: a Unix socket in the run
-// directory (only Duct's uid can connect; no TCP stack on the hot path),
-// or an abstract one when the directory's path is too long for a socket
-// name. It returns the address to dial and the fd to hand down.
+// listener makes the socket an instance serves on: a Unix socket in the
+// run directory (only Duct's uid can connect; no TCP stack on the hot
+// path). It returns the address to dial and the fd to hand down.
 func (l *Launcher) listener() (string, *os.File, error) {
+	if l.cfg.RunDir == "" {
+		return "", nil, errors.New("no run directory for instance sockets")
+	}
 	path := filepath.Join(l.cfg.RunDir, id.Short()+".sock")
-	if l.cfg.RunDir == "" || len(path) >= 100 {
-		path = "@duct-" + id.New()
+	if len(path) >= maxSocketPath {
+		return "", nil, fmt.Errorf("socket path %s is too long for a Unix socket", path)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {

@@ -110,3 +110,20 @@ func FuzzReadResponse(f *testing.F) {
 		}
 	})
 }
+
+// A run directory too deep for Unix socket paths gets a short private
+// stand-in; sockets never become abstract (reachable from the host's
+// network namespace).
+func TestLongRunDir(t *testing.T) {
+	deep := t.TempDir() + "/" + strings.Repeat("d", 90)
+	l := New(Config{RunDir: deep})
+	defer l.Close()
+	addr, f, err := l.listener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if strings.Contains(addr, "@") || strings.HasPrefix(addr, "unix:"+deep) {
+		t.Fatalf("listener at %s", addr)
+	}
+}

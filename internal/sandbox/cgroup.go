@@ -252,11 +252,21 @@ func writeOptional(path, value string) error {
 	return nil
 }
 
+// write writes a control file. Its error names the control, not the
+// host path (errors reach users through deploy checks).
 func write(path, value string) error {
 	if path == "" {
 		return nil
 	}
-	return os.WriteFile(path, []byte(value), 0)
+	err := os.WriteFile(path, []byte(value), 0)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, syscall.EBUSY) && strings.HasPrefix(filepath.Base(path), "memory.") {
+			return fmt.Errorf("memory limit of %s bytes is below what the instance already uses", value)
+		}
+		return fmt.Errorf("cgroup %s = %s: %w", filepath.Base(path), value, pe.Err)
+	}
+	return err
 }
 
 // set applies limits.
