@@ -139,7 +139,7 @@ const (
 	DefaultTimeout          = Duration(60 * time.Second)
 	MaxTimeout              = Duration(60 * time.Minute)
 	DefaultMemory           = 256 * MiB
-	MinMemory               = 16 * MiB
+	MinMemory               = 64 * MiB // a sandboxed interpreter and its supervisor need about 30
 	DefaultConcurrency      = 1
 	DefaultImageConcurrency = 80
 	MaxConcurrency          = 1000
@@ -301,7 +301,7 @@ func (f Function) Validate() error {
 			return Invalid("triggers", "entry %d declares %d kinds: want exactly one", i, n)
 		}
 	}
-	return nil
+	return validateTriggers(f.Triggers)
 }
 
 func (t Trigger) kinds() int {
