@@ -57,8 +57,8 @@ type Jailer struct {
 	cg   *cgroupRoot
 	feat Features
 
-	mu       sync.Mutex     // guards self
-	teardown sync.WaitGroup // sandboxes being torn down
+	mu      sync.Mutex // guards self and tearing
+	tearing int        // sandboxes being torn down
 }
 
 // New checks that the host can sandbox (see Probe) and prepares the
@@ -120,11 +120,15 @@ func (j *Jailer) Close() {
 		j.self = nil
 	}
 	j.mu.Unlock()
-	done := make(chan struct{})
-	go func() { j.teardown.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	// Sandboxes may still be stopping (a pool drains in the background):
+	// give them a few seconds, then sweep what remains.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		j.mu.Lock()
+		n := j.tearing
+		j.mu.Unlock()
+		if n == 0 {
+			break
+		}
 	}
 	if j.cg != nil {
 		j.cg.sweep()
@@ -442,9 +446,16 @@ func (jl *Jail) Stop(grace time.Duration) {
 func (jl *Jail) teardown() {
 	jl.ctl.Close()
 	jl.cg.kill()
-	jl.jailer.teardown.Add(1)
+	j := jl.jailer
+	j.mu.Lock()
+	j.tearing++
+	j.mu.Unlock()
 	go func() {
-		defer jl.jailer.teardown.Done()
+		defer func() {
+			j.mu.Lock()
+			j.tearing--
+			j.mu.Unlock()
+		}()
 		<-jl.Done()
 		jl.cg.kill()
 		jl.ooms.Store(jl.cg.oomKills())
