@@ -8,6 +8,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -35,7 +36,29 @@ const (
 	MaxPullMessages     = 1000
 	MaxFilterLength     = 256
 	DeadLetterSourceKey = "CloudPubSubDeadLetterSourceSubscription"
+
+	// MaxSubscriptionRetention bounds Subscription.Retention (Google's
+	// limit); MinRetention is its lower bound too.
+	MaxSubscriptionRetention = 7 * 24 * time.Hour
+	// MinNameLength and MaxNameLength bound topic and subscription names.
+	MinNameLength = 3
+	MaxNameLength = 255
 )
+
+// Attributes a dead-lettered message carries besides its own, as Google
+// sets them.
+const (
+	// DeadLetterSourceKey (above) names the subscription the message was
+	// dead-lettered from, as projects/PROJECT/subscriptions/NAME.
+	DeadLetterCountKey   = "CloudPubSubDeadLetterSourceDeliveryCount"
+	DeadLetterProjectKey = "CloudPubSubDeadLetterSourceSubscriptionProject"
+	DeadLetterTimeKey    = "CloudPubSubDeadLetterSourceTopicPublishTime"
+)
+
+// DeletedTopic is the Topic of a subscription whose topic was deleted
+// (Google's name for it); such a subscription delivers nothing more.
+// GetTopic(DeletedTopic) is duct.ErrNotFound.
+const DeletedTopic = "_deleted-topic_"
 
 // Message is one message as published or delivered.
 type Message struct {
@@ -125,18 +148,28 @@ type StreamOptions struct {
 // deadline changes flow in through the Service by ack id.
 type Stream interface {
 	// Receive blocks until messages are available (returning at most what
-	// flow control allows), ctx ends, or the stream is closed.
+	// flow control allows), ctx ends (ctx's error), or the stream is
+	// closed (ErrStreamClosed). Once the subscription is deleted it
+	// returns an error wrapping duct.ErrNotFound.
 	Receive(ctx context.Context) ([]Received, error)
 	// Close ends the stream; messages it held unacked are redelivered.
 	Close() error
 }
 
+// ErrStreamClosed is what Stream.Receive returns once the stream is
+// closed.
+var ErrStreamClosed = errors.New("pubsub: stream closed")
+
 // Service is the broker. Errors wrap duct.ErrNotFound (unknown topic or
-// subscription), duct.ErrConflict (already exists), duct.ErrInvalid (bad
-// names, policies, filters, oversized messages) and duct.ErrTooLarge.
+// subscription; a name that breaks the naming rules names nothing, so
+// reading, publishing to or pulling from it is not found too, while
+// creating it is invalid), duct.ErrConflict (already exists),
+// duct.ErrInvalid (bad names, policies, filters, malformed ack ids) and
+// duct.ErrTooLarge (messages or requests over the limits).
 type Service interface {
 	CreateTopic(ctx context.Context, t Topic) (Topic, error)
 	GetTopic(ctx context.Context, name string) (Topic, error)
+	// UpdateTopic sets t.Name's labels and retention to t's.
 	UpdateTopic(ctx context.Context, t Topic) (Topic, error)
 	ListTopics(ctx context.Context) ([]Topic, error)
 	// DeleteTopic removes a topic; its subscriptions remain, detached
@@ -148,16 +181,24 @@ type Service interface {
 
 	CreateSubscription(ctx context.Context, s Subscription) (Subscription, error)
 	GetSubscription(ctx context.Context, name string) (Subscription, error)
+	// UpdateSubscription sets s.Name's ack deadline, retry and dead-letter
+	// policies, push config, retention and labels to s's (zero values
+	// mean the defaults, as at creation). The topic (s.Topic may be
+	// empty), the filter and ordering cannot change: duct.ErrInvalid.
 	UpdateSubscription(ctx context.Context, s Subscription) (Subscription, error)
 	ListSubscriptions(ctx context.Context) ([]Subscription, error)
 	ListTopicSubscriptions(ctx context.Context, topic string) ([]string, error)
 	DeleteSubscription(ctx context.Context, name string) error
 
 	// Pull returns up to max messages; with wait it blocks until at least
-	// one is available or ctx ends.
+	// one is available or ctx ends (returning ctx's error).
 	Pull(ctx context.Context, sub string, max int, wait bool) ([]Received, error)
 	// StreamingPull opens a stream on a subscription.
 	StreamingPull(ctx context.Context, sub string, opts StreamOptions) (Stream, error)
+	// Acknowledge settles messages by ack id, whichever node delivered
+	// them. Ack ids from before a Seek or of another subscription are
+	// ignored; a malformed one is reported (duct.ErrInvalid) after the
+	// others are applied. The same holds for ModifyAckDeadline.
 	Acknowledge(ctx context.Context, sub string, ackIDs []string) error
 	// ModifyAckDeadline sets the remaining lease of the messages to d from
 	// now; 0 makes them available again at once (a nack, subject to the
