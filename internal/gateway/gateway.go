@@ -43,6 +43,10 @@ type Config struct {
 	// duct.MaxSyncBody (6 MiB), negative means unlimited.
 	MaxRequestBody  int64
 	MaxResponseBody int64
+	// Queue stores invocations asked for with Prefer: respond-async; nil
+	// ignores the preference (RFC 7240 allows it): they run
+	// synchronously.
+	Queue Queue
 }
 
 // Gateway is the function-invocation HTTP handler.
@@ -70,6 +74,10 @@ const (
 	HeaderRequestID  = "X-Request-Id"
 	HeaderInvocation = "X-Duct-Invocation-Id"
 	HeaderDeadline   = "X-Duct-Deadline-Ms"
+	// HeaderHops counts the invocations a chain of requests has passed
+	// through: the gateway sends the caller's value plus one (1 when the
+	// caller sent none), and refuses a request past duct.MaxHops.
+	HeaderHops = duct.HeaderHops
 )
 
 var (
@@ -107,12 +115,28 @@ func (g *Gateway) ServeFunction(w http.ResponseWriter, r *http.Request, name, re
 	if admitted && !g.admit(w, r, name, invID) {
 		return
 	}
+	hops, ok := hopsOf(r.Header)
+	if !ok {
+		problem.WriteStatus(w, r, invID, http.StatusBadRequest, "Bad Request", HeaderHops+" must be one non-negative integer")
+		return
+	}
+	if hops > duct.MaxHops {
+		g.loop(w, r, p, invID, hops)
+		return
+	}
+	if g.cfg.Queue != nil && prefersAsync(r.Header) {
+		g.submit(w, r, name, rest, invID, hops)
+		return
+	}
 	if g.cfg.MaxRequestBody > 0 && r.ContentLength > g.cfg.MaxRequestBody {
 		problem.WriteStatus(w, r, invID, http.StatusRequestEntityTooLarge, "Content Too Large",
 			"request body exceeds "+strconv.FormatInt(g.cfg.MaxRequestBody, 10)+" bytes")
 		return
 	}
-	g.invoke(w, r, p, name, rest, invID, admitted)
+	if _, abort := g.invoke(w, r, p, name, target(r, rest), invID, admitted, hops); abort {
+		// The status line is out: all that is left is to cut the response short.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // admit checks the bearer token of a request to a function whose invoke
@@ -188,9 +212,13 @@ type invocation struct {
 	err     string
 }
 
-// invoke runs the request on p. admitted says whether its token was
-// checked already.
-func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, name, rest, invID string, admitted bool) {
+// invoke runs the request on p, uri being what the function is sent as
+// the request target. admitted says whether its token was checked
+// already. It returns the report it recorded (nil when none: the caller
+// went away before an instance was free, or the function was removed),
+// and whether the response must be cut short because it failed after its
+// status line went out.
+func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, name, uri, invID string, admitted bool, hops int) (*duct.Report, bool) {
 	inv := invocation{id: invID, start: time.Now()}
 	var lease *pool.Lease
 	var err error
@@ -204,11 +232,11 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, n
 		// follow the route to the new one.
 		if p = g.cfg.Router.Lookup(name); p == nil {
 			problem.WriteStatus(w, r, invID, http.StatusNotFound, "Not Found", "no function named "+strconv.Quote(name))
-			return
+			return nil, false
 		}
 		if !admitted && p.Version().Spec.Invoke == duct.InvokeToken {
 			if !g.admit(w, r, name, invID) {
-				return
+				return nil, false
 			}
 			admitted = true
 		}
@@ -220,7 +248,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, n
 			err = duct.ErrUnavailable
 		case r.Context().Err() != nil:
 			fm.Invocation(duct.OutcomeCanceled)
-			return
+			return nil, false
 		}
 		inv.outcome = duct.OutcomeThrottled
 		if errors.Is(err, duct.ErrInitFailed) {
@@ -231,13 +259,41 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, p *pool.Pool, n
 		status, _ := problem.Status(err)
 		inv.status = status
 		problem.Write(w, r, invID, err, clientDetail(err))
-		g.finish(&inv, fm)
-		return
+		return g.finish(&inv, fm), false
 	}
 	inv.lease = lease
-	kill := g.proxy(w, r, lease, rest, &inv)
+	kill, abort := g.proxy(w, r, lease, uri, hops, &inv)
 	lease.Release(kill)
-	g.finish(&inv, fm)
+	return g.finish(&inv, fm), abort
+}
+
+// loop refuses a request that would go past duct.MaxHops, and records it.
+func (g *Gateway) loop(w http.ResponseWriter, r *http.Request, p *pool.Pool, invID string, hops int) {
+	v := p.Version()
+	inv := invocation{id: invID, start: time.Now(), version: v, status: http.StatusLoopDetected, outcome: duct.OutcomeLoop,
+		err: "refused: hop " + strconv.Itoa(hops) + " of a chain of invocations (" + HeaderHops + "), more than " + strconv.Itoa(duct.MaxHops)}
+	g.log.Warn("invocation refused: too many hops, a loop?", "function", v.Function, "invocation", invID, "hops", hops)
+	problem.WriteStatus(w, r, invID, http.StatusLoopDetected, "Loop Detected",
+		"this request would be hop "+strconv.Itoa(hops)+" of a chain of invocations ("+HeaderHops+"); at most "+
+			strconv.Itoa(duct.MaxHops)+" are allowed, so that a function calling itself stops")
+	g.finish(&inv, p.Metrics())
+}
+
+// hopsOf reads the caller's X-Duct-Hops and returns the count this
+// request carries on: one more. ok is false for a malformed header.
+func hopsOf(h http.Header) (hops int, ok bool) {
+	v := h[HeaderHops]
+	switch {
+	case len(v) == 0:
+		return 1, true
+	case len(v) > 1:
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return min(n, duct.MaxHops) + 1, true
 }
 
 // clientDetail is what a caller may see of a platform error: the first
@@ -251,11 +307,12 @@ func clientDetail(err error) string {
 }
 
 // proxy sends r to the leased instance and streams the answer back. It
-// reports whether the instance must be killed.
-func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Lease, rest string, inv *invocation) (kill bool) {
+// reports whether the instance must be killed, and whether the response
+// must be cut short (it failed after the status line went out).
+func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Lease, uri string, hops int, inv *invocation) (kill, abort bool) {
 	timeout := inv.version.Spec.Timeout.D()
 	deadline := time.Now().Add(timeout)
-	out := outbound(r, rest, inv.id, deadline)
+	out := outbound(r, uri, inv.id, deadline, hops)
 	var body *limitedBody
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		// Let the answer start while the request body still streams in.
@@ -268,7 +325,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 	resp, err := lease.Instance.Do(r.Context(), out, deadline, h)
 	h[HeaderRequestID] = []string{inv.id}
 	if err != nil {
-		return g.failed(w, r, inv, lease, body, err)
+		return g.failed(w, r, inv, lease, body, err), false
 	}
 	defer resp.Body.Close()
 	if g.cfg.MaxResponseBody > 0 && resp.ContentLength > g.cfg.MaxResponseBody {
@@ -277,7 +334,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 		inv.outcome, inv.status, inv.err = duct.OutcomeError, http.StatusBadGateway, errResponseTooLarge.Error()
 		problem.WriteStatus(w, r, inv.id, http.StatusBadGateway, "Response Too Large",
 			"the function's response exceeds "+strconv.FormatInt(g.cfg.MaxResponseBody, 10)+" bytes")
-		return false
+		return false, false
 	}
 	w.WriteHeader(resp.Status)
 	inv.status = resp.Status
@@ -298,10 +355,11 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, lease *pool.Leas
 		default:
 			inv.outcome, inv.err = duct.OutcomeError, err.Error()
 		}
-		// The status line is out: all we can do is cut the response short.
-		panic(http.ErrAbortHandler)
+		// The status line is out: the caller cuts the response short,
+		// once the lease is released and the invocation recorded.
+		return kill, true
 	}
-	return false
+	return false, false
 }
 
 // failed answers a request whose exchange with the instance failed.
@@ -349,8 +407,9 @@ func (g *Gateway) failed(w http.ResponseWriter, r *http.Request, inv *invocation
 // failed request's connection is closed instead.
 func soleTenant(inv *invocation) bool { return inv.version.Spec.Concurrency == 1 }
 
-// finish records the invocation: its report in the log, its metrics.
-func (g *Gateway) finish(inv *invocation, fm *metrics.Function) {
+// finish records the invocation: its report in the log, its metrics. It
+// returns the report.
+func (g *Gateway) finish(inv *invocation, fm *metrics.Function) *duct.Report {
 	d := time.Since(inv.start)
 	rep := &duct.Report{
 		Invocation:     inv.id,
@@ -378,6 +437,7 @@ func (g *Gateway) finish(inv *invocation, fm *metrics.Function) {
 		g.cfg.Logs.Log(duct.LogEntry{Time: rep.Start.Add(d), Function: rep.Function, Version: rep.Version,
 			Instance: rep.Instance, Invocation: rep.Invocation, Stream: duct.LogReport, Report: rep})
 	}
+	return rep
 }
 
 func billed(d time.Duration) time.Duration {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"github.com/duct-dev/duct/internal/instance"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/instance"
 )
 
 // hopByHopHeaders belong to one connection and are not forwarded
@@ -26,10 +28,31 @@ var hopByHopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
-// outbound builds the request to the instance from the client's. The
-// client's header map is reused: the handler owns it.
-func outbound(r *http.Request, rest, invID string, deadline time.Time) *instance.Request {
+// outbound builds the request to the instance from the client's, uri
+// being the request target. The client's header map is reused: the
+// handler owns it.
+func outbound(r *http.Request, uri, invID string, deadline time.Time, hops int) *instance.Request {
 	h := r.Header
+	clean(h)
+	h[HeaderInvocation] = []string{invID}
+	h[HeaderDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
+	h[HeaderHops] = hopValues[min(max(hops, 0), duct.MaxHops)]
+	forwarded(h, r)
+	return &instance.Request{Method: r.Method, URI: uri, Host: r.Host, Header: h, ContentLength: r.ContentLength}
+}
+
+// hopValues holds X-Duct-Hops values, so that requests share them.
+var hopValues = func() (v [duct.MaxHops + 1][]string) {
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+// clean removes what the function must not receive: hop-by-hop headers
+// (those the Connection header names too), Expect, and Duct's own
+// X-Duct-* headers, which only Duct sets.
+func clean(h http.Header) {
 	if c := h["Connection"]; len(c) > 0 {
 		for _, v := range c {
 			for _, f := range strings.Split(v, ",") {
@@ -44,8 +67,11 @@ func outbound(r *http.Request, rest, invID string, deadline time.Time) *instance
 			delete(h, k)
 		}
 	}
-	h[HeaderInvocation] = []string{invID}
-	h[HeaderDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
+}
+
+// forwarded adds the caller's address to X-Forwarded-For and sets
+// X-Forwarded-Proto unless the caller did.
+func forwarded(h http.Header, r *http.Request) {
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
@@ -59,24 +85,34 @@ func outbound(r *http.Request, rest, invID string, deadline time.Time) *instance
 			h["X-Forwarded-Proto"] = httpProto
 		}
 	}
-	// The path suffix keeps the client's escaping. Function names need
-	// none, so the prefix has the same length in both forms.
-	uri := rest
-	if r.URL.RawPath != "" && !strings.HasPrefix(r.URL.Path, Prefix) {
+}
+
+// target is the request target the function is sent: the path after
+// /fn/{name} (rest) keeping the client's escaping, and the query.
+func target(r *http.Request, rest string) string {
+	if r.URL.RawQuery != "" {
+		return escapedRest(r, rest) + "?" + r.URL.RawQuery
+	}
+	return escapedRest(r, rest)
+}
+
+// escapedRest is rest as the client escaped it. Function names need no
+// escaping, so the prefix has the same length in both forms.
+func escapedRest(r *http.Request, rest string) string {
+	switch {
+	case r.URL.RawPath != "" && !strings.HasPrefix(r.URL.Path, Prefix):
 		// An HTTP route: the function sees rest, escaped afresh.
-		uri = (&url.URL{Path: rest}).EscapedPath()
-	} else if r.URL.RawPath != "" {
+		return (&url.URL{Path: rest}).EscapedPath()
+	case r.URL.RawPath != "":
 		esc := r.URL.EscapedPath()
 		if i := strings.IndexByte(esc[min(len(Prefix), len(esc)):], '/'); i >= 0 {
-			uri = esc[len(Prefix)+i:]
+			return esc[len(Prefix)+i:]
 		}
-	} else if needsEscape(rest) {
-		uri = (&url.URL{Path: rest}).EscapedPath()
+		return rest
+	case needsEscape(rest):
+		return (&url.URL{Path: rest}).EscapedPath()
 	}
-	if r.URL.RawQuery != "" {
-		uri += "?" + r.URL.RawQuery
-	}
-	return &instance.Request{Method: r.Method, URI: uri, Host: r.Host, Header: h, ContentLength: r.ContentLength}
+	return rest
 }
 
 var (
