@@ -15,14 +15,15 @@ const (
 	// RoleAdmin may do everything, including managing tokens and
 	// secret values.
 	RoleAdmin Role = "admin"
-	// RoleDeploy may deploy, roll back and remove functions, read
-	// everything a RoleRead token reads, list secret names and invoke
-	// functions.
+	// RoleDeploy may deploy, roll back and remove functions, manage
+	// topics and subscriptions, read everything a RoleRead token reads,
+	// list secret names, invoke functions, publish and pull messages.
 	RoleDeploy Role = "deploy"
-	// RoleInvoke may only invoke functions whose invoke mode is token.
+	// RoleInvoke may only invoke functions whose invoke mode is token,
+	// publish messages and pull them.
 	RoleInvoke Role = "invoke"
 	// RoleRead may list and describe functions, their versions and logs,
-	// and the server's status.
+	// topics, subscriptions and the server's status.
 	RoleRead Role = "read"
 )
 
@@ -35,11 +36,14 @@ type Permission string
 const (
 	// PermIdentify: say which token this is (whoami). Every role has it.
 	PermIdentify Permission = "identify"
-	// PermRead: list and describe functions, versions, logs and status.
+	// PermRead: list and describe functions, versions, logs, topics,
+	// subscriptions and status.
 	PermRead Permission = "read"
-	// PermDeploy: deploy, roll back and remove functions.
+	// PermDeploy: deploy, roll back and remove functions; create and
+	// delete topics and subscriptions.
 	PermDeploy Permission = "deploy"
-	// PermInvoke: invoke a function whose invoke mode is token.
+	// PermInvoke: invoke a function whose invoke mode is token; publish,
+	// pull, acknowledge and seek messages.
 	PermInvoke Permission = "invoke"
 	// PermListSecrets: list secret names (never their values).
 	PermListSecrets Permission = "list-secrets"

@@ -38,18 +38,24 @@ var allowed = map[string][]string{
 	"internal/auth":      {".", "internal/store"},
 	"internal/secrets":   {".", "internal/store"},
 	"internal/logs":      {".", "internal/broker"},
+	"internal/async":     {".", "internal/broker"},
+	"internal/pubsub":    {".", "internal/broker"},
+	"internal/trigger":   {".", "internal/id", "internal/problem", "internal/pubsub"},
 	"internal/artifact":  {"internal/bundle"},
 	"internal/builder":   {".", "internal/shim", "internal/toolchain"},
 	"internal/deploy":    {".", "internal/builder", "internal/bundle", "internal/manifest", "internal/store"},
-	"internal/api":       {".", "internal/auth", "internal/deploy", "internal/id", "internal/logs", "internal/problem", "internal/secrets", "internal/store"},
+	"internal/api":       {".", "internal/auth", "internal/deploy", "internal/id", "internal/logs", "internal/problem", "internal/pubsub", "internal/secrets", "internal/store", "internal/trigger"},
 	"internal/client":    {".", "internal/api", "internal/deploy", "internal/problem"},
-	"internal/daemon": {".", "internal/api", "internal/artifact", "internal/auth", "internal/broker", "internal/builder", "internal/bundle",
+	"internal/daemon": {".", "internal/api", "internal/artifact", "internal/async", "internal/auth", "internal/broker", "internal/builder", "internal/bundle",
 		"internal/deploy", "internal/gateway", "internal/instance", "internal/logs", "internal/metrics", "internal/pool", "internal/sandbox",
-		"internal/secrets", "internal/shim", "internal/store", "internal/toolchain"},
+		"internal/secrets", "internal/shim", "internal/store", "internal/toolchain", "internal/pubsub", "internal/pubsubgrpc", "internal/trigger"},
 	"internal/cli": {".", "internal/api", "internal/bench", "internal/bundle", "internal/client", "internal/daemon",
 		"internal/deploy", "internal/manifest", "internal/secrets"},
 	"internal/bench":    {".", "internal/bundle", "internal/daemon"},
 	"internal/ducttest": {".", "internal/bundle", "internal/daemon"},
+
+	// Pub/Sub front ends.
+	"internal/pubsubgrpc": {".", "internal/pubsub"},
 }
 
 // banned imports, with the reason.

@@ -53,8 +53,9 @@ func (a *API) authorize(r *http.Request, perm duct.Permission) (duct.Principal, 
 
 // actions says what each permission lets a caller do, for refusals.
 var actions = map[duct.Permission]string{
-	duct.PermRead:        "read functions, versions, logs or the server's status (want role read, deploy or admin)",
-	duct.PermDeploy:      "deploy, roll back or remove functions (want role deploy or admin)",
+	duct.PermRead:        "read functions, versions, logs, topics, subscriptions or the server's status (want role read, deploy or admin)",
+	duct.PermDeploy:      "deploy, roll back or remove functions, or manage topics and subscriptions (want role deploy or admin)",
+	duct.PermInvoke:      "publish or pull messages (want role invoke, deploy or admin)",
 	duct.PermListSecrets: "list secrets (want role deploy or admin)",
 	duct.PermAdmin:       "manage tokens or secrets (want role admin)",
 }

@@ -1,5 +1,6 @@
 // Package api serves Duct's control-plane REST API under /api/v1: deploy,
 // list, describe, version, roll back and remove functions, read their logs,
+// manage Pub/Sub topics and subscriptions, publish and pull messages,
 // manage API tokens and secrets, and describe the server. Every route but
 // the OpenAPI document needs a bearer token whose role allows it. Handlers
 // return errors; one adapter turns them into problem details.
@@ -20,6 +21,7 @@ import (
 	"github.com/duct-dev/duct/internal/id"
 	"github.com/duct-dev/duct/internal/logs"
 	"github.com/duct-dev/duct/internal/problem"
+	"github.com/duct-dev/duct/internal/pubsub"
 	"github.com/duct-dev/duct/internal/secrets"
 	"github.com/duct-dev/duct/internal/store"
 )
@@ -62,6 +64,15 @@ type Config struct {
 	// Stopping closes when the server begins to shut down: streams that
 	// would otherwise last forever (followed logs) end then.
 	Stopping <-chan struct{}
+	// PubSub is the message broker behind the topic and subscription
+	// routes; nil answers them 503.
+	PubSub pubsub.Service
+	// Invocations reads asynchronous invocation records; nil answers
+	// their route 503.
+	Invocations Invocations
+	// Triggers vets, describes and feeds function triggers (the
+	// CloudEvents ingress, trigger changes); nil answers their routes 503.
+	Triggers Triggers
 	// MaxUpload bounds a deploy request body.
 	MaxUpload int64
 	Logger    *slog.Logger
@@ -100,6 +111,9 @@ func New(cfg Config) *API {
 	a.route("GET /api/v1/secrets", duct.PermListSecrets, a.listSecrets)
 	a.route("PUT /api/v1/secrets/{name}", duct.PermAdmin, a.setSecret)
 	a.route("DELETE /api/v1/secrets/{name}", duct.PermAdmin, a.deleteSecret)
+	a.invocationRoutes()
+	a.pubsubRoutes()
+	a.eventRoutes()
 	a.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiDoc)

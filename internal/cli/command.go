@@ -33,8 +33,9 @@ type cmdInfo struct {
 func commands() []command {
 	return []command{
 		&serverCmd{}, &devCmd{},
-		&deployCmd{}, &invokeCmd{}, &lsCmd{}, &describeCmd{}, &logsCmd{},
-		&versionsCmd{}, &rollbackCmd{}, &rmCmd{},
+		&deployCmd{}, &invokeCmd{}, &invocationsCmd{}, &lsCmd{}, &describeCmd{}, &logsCmd{},
+		&versionsCmd{}, &rollbackCmd{}, &rmCmd{}, &triggersCmd{},
+		&topicsCmd{}, &subsCmd{},
 		&loginCmd{}, &logoutCmd{}, &whoamiCmd{}, &tokensCmd{}, &secretsCmd{},
 		&benchCmd{}, &versionCmd{}, &completionCmd{}, &helpCmd{},
 	}

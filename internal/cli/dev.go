@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/duct-dev/duct"
@@ -18,6 +21,8 @@ import (
 // devCmd is `duct dev`.
 type devCmd struct {
 	addr, data          string
+	pubsubAddr          string
+	fs                  *flagSet // to tell flags given from defaults
 	keep, insecure      bool
 	spares              int
 	logLevel, logFormat string
@@ -42,6 +47,10 @@ one itself, DIR is deployed, with any subdirectories that have a duct.yaml
 of their own. Functions deployed by dev are public unless duct.yaml says
 otherwise.
 
+Google's Pub/Sub client libraries reach the dev server's topics with
+PUBSUB_EMULATOR_HOST=127.0.0.1:8085 (--pubsub-addr; loopback only, no
+credentials, as with Google's emulator).
+
 State lives in a temporary directory, removed at exit, unless --data names
 one (or --keep keeps the temporary one); for speed, dev does not fsync it.
 
@@ -58,6 +67,8 @@ duct dev ./functions --data ./.duct-data       # keep versions between runs`,
 
 func (c *devCmd) define(fs *flagSet, e *env) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen `address`")
+	fs.StringVar(&c.pubsubAddr, "pubsub-addr", "127.0.0.1:8085", "serve Google Cloud Pub/Sub's gRPC API at this `address` (\"\" for none)")
+	c.fs = fs
 	fs.StringVar(&c.data, "data", "", "data `directory` (default: a temporary one, removed at exit)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary data directory at exit")
 	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
@@ -91,16 +102,13 @@ func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
 	if token == "" {
 		token, made = devToken(), true
 	}
-	d, err := daemon.New(daemon.Config{
-		Addr: c.addr, DataDir: data, NoSync: true, Spares: daemonSpares(c.spares),
+	d, err := c.start(ctx, e, daemon.Config{
+		Addr: c.addr, PubSubAddr: c.pubsubAddr, DataDir: data, NoSync: true, Spares: daemonSpares(c.spares),
 		AdminToken: token, DefaultInvoke: duct.InvokePublic, InsecureNoSandbox: c.insecure,
 		Logger: newLogger(e.stderr, c.logLevel, c.logFormat),
 	})
 	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	if err := d.Start(ctx); err != nil {
-		return fmt.Errorf("dev: start server: %w", err)
+		return err
 	}
 	defer func() {
 		if serr := d.Shutdown(context.WithoutCancel(ctx)); serr != nil && err == nil {
@@ -116,6 +124,9 @@ func (c *devCmd) run(ctx context.Context, e *env, args []string) (err error) {
 		where = "kept"
 	}
 	fmt.Fprintf(e.stdout, "Duct dev server at %s (data in %s, %s)\n", d.URL(), data, where)
+	if a := d.PubSubAddr(); a != "" {
+		fmt.Fprintf(e.stdout, "Google Cloud Pub/Sub clients: export PUBSUB_EMULATOR_HOST=%s\n", a)
+	}
 	if made {
 		fmt.Fprintf(e.stdout, "Its API token, for duct commands in another shell (this run only):\n  export DUCT_SERVER=%s DUCT_TOKEN=%s\n\n", d.URL(), token)
 	} else {
@@ -164,4 +175,46 @@ func (c *devCmd) dataDir() (string, func(io.Writer), error) {
 			fmt.Fprintf(w, "duct: removing %s: %v\n", tmp, err)
 		}
 	}, nil
+}
+
+// start starts the dev server. The default Pub/Sub address is a
+// convenience: when something else holds it (another dev server, Google's
+// emulator), dev says so and runs without it.
+func (c *devCmd) start(ctx context.Context, e *env, cfg daemon.Config) (*daemon.Daemon, error) {
+	optional := cfg.PubSubAddr != "" && !c.fs.set("pubsub-addr")
+	withoutPubSub := func() {
+		fmt.Fprintf(e.stderr, "duct dev: %s is in use: not serving the Pub/Sub gRPC API (pick an address with --pubsub-addr)\n", cfg.PubSubAddr)
+		cfg.PubSubAddr = ""
+	}
+	if optional && !canListen(cfg.PubSubAddr) {
+		withoutPubSub()
+	}
+	d, err := startDaemon(ctx, cfg)
+	if err != nil && optional && cfg.PubSubAddr != "" && errors.Is(err, syscall.EADDRINUSE) && !canListen(cfg.PubSubAddr) {
+		// Taken between the check and the start.
+		withoutPubSub()
+		d, err = startDaemon(ctx, cfg)
+	}
+	return d, err
+}
+
+func startDaemon(ctx context.Context, cfg daemon.Config) (*daemon.Daemon, error) {
+	d, err := daemon.New(cfg)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		return nil, fmt.Errorf("dev: start server: %w", err)
+	}
+	return d, nil
+}
+
+// canListen reports whether addr can be listened on now.
+func canListen(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }

@@ -22,6 +22,7 @@ type invokeCmd struct {
 	data, method, path string
 	headers            listFlag
 	include            bool
+	async, json        bool
 }
 
 func (c *invokeCmd) info() cmdInfo {
@@ -43,13 +44,20 @@ A function whose invoke mode is token gets duct's API token (DUCT_TOKEN, else
 the one duct login stored), which the gateway checks and removes. A public
 function gets no token from duct: its code would see it. To learn the mode,
 invoke first describes the function; a token that may not (role invoke) is
-sent as it is made for invoking.`,
+sent as it is made for invoking.
+
+With --async the server queues the invocation (Prefer: respond-async) and
+answers once it is stored; invoke prints its id and where to read its
+outcome (duct invocations get ID). The function runs soon after, with
+retries if it fails. An Idempotency-Key header (-H) makes a repeated
+submission with the same key return the first one's id.`,
 		examples: `
 duct invoke hello
 duct invoke hello --data '{"name": "Ada"}'
 duct invoke thumbnail --data @photo.jpg -H 'Content-Type: image/jpeg' > thumb.jpg
 echo '{"n": 3}' | duct invoke double --data -
-duct invoke api --method DELETE --path /items/42 --include`,
+duct invoke api --method DELETE --path /items/42 --include
+duct invoke resize --async --data @job.json -H 'Idempotency-Key: job-42'`,
 		complete: "function",
 	}
 }
@@ -65,11 +73,19 @@ func (c *invokeCmd) define(fs *flagSet, e *env) {
 	fs.alias("H", "header")
 	fs.BoolVar(&c.include, "include", false, "print the response status and headers before the body")
 	fs.alias("i", "include")
+	fs.BoolVar(&c.async, "async", false, "queue the invocation and print its id instead of waiting for the response")
+	fs.BoolVar(&c.json, "json", false, "with --async, print the id and location as JSON")
 }
 
 func (c *invokeCmd) run(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(args, 1, 1, "function NAME"); err != nil {
 		return err
+	}
+	switch {
+	case c.async && c.include:
+		return usageErrorf("--include does not apply to --async: read the outcome with duct invocations get ID")
+	case c.json && !c.async:
+		return usageErrorf("--json applies to invoke --async (a response is printed as the function sent it)")
 	}
 	name := args[0]
 	header := http.Header{}
@@ -105,6 +121,9 @@ func (c *invokeCmd) run(ctx context.Context, e *env, args []string) error {
 	if header.Get("Authorization") == "" && cl.Token() != "" && wantsToken(ctx, cl, name) {
 		header.Set("Authorization", "Bearer "+cl.Token())
 	}
+	if c.async {
+		return c.queue(ctx, e, cl, name, method, header, rd)
+	}
 	resp, err := cl.Invoke(ctx, name, method, c.path, header, rd)
 	if err != nil {
 		return fmt.Errorf("invoke %s: %w", name, err)
@@ -124,6 +143,20 @@ func (c *invokeCmd) run(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "duct: invoke %s: %s answered %s\n", name, who, resp.Status)
 		return &exitError{exitFailure}
 	}
+	return nil
+}
+
+// queue submits the invocation to run asynchronously.
+func (c *invokeCmd) queue(ctx context.Context, e *env, cl *client.Client, name, method string, header http.Header, body io.Reader) error {
+	a, err := cl.InvokeAsync(ctx, name, method, c.path, header, body)
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", name, err)
+	}
+	if c.json {
+		return writeJSON(e.stdout, a)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", a.ID)
+	fmt.Fprintf(e.stderr, "queued: follow it with duct invocations get %s --wait (%s)\n", a.ID, a.URL)
 	return nil
 }
 

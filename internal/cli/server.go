@@ -17,7 +17,8 @@ import (
 // serverCmd is `duct server`.
 type serverCmd struct {
 	addr, data, nats, natsListen, publicURL string
-	noSync, insecure                        bool
+	pubsubAddr                              string
+	noSync, insecure, pubsubAuth            bool
 	spares, natsReplicas, queueDepth        int
 	queueTimeout, buildTimeout, stopTimeout time.Duration
 	maxBody, maxUpload                      sizeFlag
@@ -47,12 +48,20 @@ store it (duct login). DUCT_ADMIN_TOKEN, when set, is accepted as an admin
 token too, and no token is created. Functions that do not say who may
 invoke them want a token (invoke: token).
 
+With --pubsub-addr the server also speaks Google Cloud Pub/Sub's gRPC
+API there: set PUBSUB_EMULATOR_HOST to that address and Google's client
+libraries use Duct's topics unchanged. Like Google's emulator, that port
+takes no credentials: bind it to loopback or a trusted network, or add
+--pubsub-auth to require an API token ("authorization: Bearer TOKEN"
+metadata) on every call.
+
 Secrets are encrypted with the key in DIR/secret.key (created on first
 start, mode 0600), or DUCT_SECRET_KEY (32 bytes, base64) when set: servers
 sharing a NATS must share that key. Logs go to stderr.`,
 		examples: `
 duct server
 duct server --addr 0.0.0.0:8080 --data /var/lib/duct --public-url https://fn.example.com
+duct server --pubsub-addr 127.0.0.1:8085    # then PUBSUB_EMULATOR_HOST=127.0.0.1:8085
 DUCT_ADMIN_TOKEN=$(openssl rand -hex 32) duct server --log-format json
 DUCT_SECRET_KEY=$(cat /etc/duct/secret-key) duct server --nats nats://nats-1:4222,nats://nats-2:4222`,
 	}
@@ -65,6 +74,8 @@ func (c *serverCmd) define(fs *flagSet, e *env) {
 	fs.StringVar(&c.natsListen, "nats-listen", "", "let other nodes reach the embedded NATS at this `address`")
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync every broker write (faster, loses recent writes on a crash)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` printed for functions (default http://ADDR)")
+	fs.StringVar(&c.pubsubAddr, "pubsub-addr", "", "serve Google Cloud Pub/Sub's gRPC API at this `address` (default none)")
+	fs.BoolVar(&c.pubsubAuth, "pubsub-auth", false, "require an API token on every call to --pubsub-addr")
 	fs.IntVar(&c.spares, "spares", 2, "pre-started Node.js and Python runtimes kept per language; 0 disables")
 	fs.BoolVar(&c.insecure, "insecure-no-sandbox", false, "run functions unsandboxed, as the server's user (trusted code only)")
 	fs.Float64Var(&c.instanceCPUs, "instance-cpus", 0, "hard CPU quota per sandboxed instance, in CPUs (default none: instances share CPU)")
@@ -119,7 +130,7 @@ func (c *serverCmd) run(ctx context.Context, e *env, args []string) error {
 	tuneGC(e.getenv)
 	d, err := daemon.New(daemon.Config{
 		Addr: c.addr, DataDir: c.data, NATS: c.nats, NATSListen: c.natsListen, NoSync: c.noSync,
-		PublicURL: c.publicURL, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), SecretKey: key, Spares: daemonSpares(c.spares),
+		PublicURL: c.publicURL, PubSubAddr: c.pubsubAddr, PubSubAuth: c.pubsubAuth, AdminToken: e.getenv("DUCT_ADMIN_TOKEN"), SecretKey: key, Spares: daemonSpares(c.spares),
 		NATSReplicas: c.natsReplicas, QueueDepth: c.queueDepth, QueueTimeout: c.queueTimeout,
 		MaxRequestBody: int64(c.maxBody.v), MaxResponseBody: int64(c.maxBody.v), MaxUpload: int64(c.maxUpload.v),
 		BuildTimeout: c.buildTimeout, ShutdownTimeout: c.stopTimeout, InsecureNoSandbox: c.insecure,

@@ -32,10 +32,12 @@ Tokens manages the server's API tokens (an admin token is needed).
 
 Roles:
   admin    everything, including tokens and secrets
-  deploy   deploy, roll back and remove functions; read; list secret names;
-           invoke
-  invoke   invoke functions whose invoke mode is token, nothing else
-  read     list and describe functions, versions, logs and status
+  deploy   deploy, roll back and remove functions; manage topics and
+           subscriptions; read; list secret names; invoke; publish and pull
+  invoke   invoke functions whose invoke mode is token; publish, pull and
+           seek messages; nothing else
+  read     list and describe functions, versions, logs, topics,
+           subscriptions and status
 
 The token goes alone to stdout, so that scripts can capture it; what it is
 goes to stderr.`,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/duct-dev/duct"
+	"github.com/duct-dev/duct/internal/async"
 	"github.com/duct-dev/duct/internal/toolchain"
 )
 
@@ -39,6 +40,16 @@ type Config struct {
 	// PublicURL is the base URL printed for functions; default
 	// http://<Addr>.
 	PublicURL string
+	// PubSubAddr, when set, serves Google Cloud Pub/Sub's gRPC API
+	// (google.pubsub.v1: what Google's clients use with
+	// PUBSUB_EMULATOR_HOST) on this address; empty serves none. Port 0
+	// picks a free port. Like Google's emulator it takes no credentials
+	// unless PubSubAuth is set: bind it to loopback or a trusted network.
+	PubSubAddr string
+	// PubSubAuth makes the Pub/Sub port require an API token in each
+	// call's "authorization" metadata, with the roles the REST API
+	// wants for the same operation.
+	PubSubAuth bool
 	// AdminToken, when set (DUCT_ADMIN_TOKEN), is accepted as an admin
 	// token on every node it is given to. It is never stored. Without it,
 	// the first start creates an admin token and logs it once.
@@ -81,6 +92,9 @@ type Config struct {
 	// TmpSize bounds each sandboxed instance's /tmp (it counts against the
 	// function's memory); default 64 MiB.
 	TmpSize int64
+	// Async tunes asynchronous invocations: retry delays, workers, how
+	// long records are kept (see async.Tuning for the defaults).
+	Async async.Tuning
 	// Tools overrides the language tools found on PATH.
 	Tools toolchain.Names
 	// GoCache and GoModCache for Go builds; default the host's.
@@ -130,6 +144,13 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			errs = append(errs, fmt.Errorf("nats-listen %q: %w", c.NATSListen, err))
 		}
+	}
+	if c.PubSubAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PubSubAddr); err != nil {
+			errs = append(errs, fmt.Errorf("pubsub-addr %q: %w", c.PubSubAddr, err))
+		}
+	} else if c.PubSubAuth {
+		errs = append(errs, errors.New("pubsub-auth applies to the Pub/Sub port: set pubsub-addr too"))
 	}
 	if c.QueueDepth < 0 || c.QueueTimeout < 0 || c.BuildTimeout < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("queue depth and timeouts cannot be negative"))

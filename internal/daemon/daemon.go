@@ -16,6 +16,7 @@ import (
 	"github.com/duct-dev/duct"
 	"github.com/duct-dev/duct/internal/api"
 	"github.com/duct-dev/duct/internal/artifact"
+	"github.com/duct-dev/duct/internal/async"
 	"github.com/duct-dev/duct/internal/auth"
 	"github.com/duct-dev/duct/internal/broker"
 	"github.com/duct-dev/duct/internal/builder"
@@ -26,11 +27,13 @@ import (
 	"github.com/duct-dev/duct/internal/logs"
 	"github.com/duct-dev/duct/internal/metrics"
 	"github.com/duct-dev/duct/internal/pool"
+	"github.com/duct-dev/duct/internal/pubsub"
 	"github.com/duct-dev/duct/internal/sandbox"
 	"github.com/duct-dev/duct/internal/secrets"
 	"github.com/duct-dev/duct/internal/shim"
 	"github.com/duct-dev/duct/internal/store"
 	"github.com/duct-dev/duct/internal/toolchain"
+	"github.com/duct-dev/duct/internal/trigger"
 )
 
 // Version is Duct's version, reported by the API and the CLI.
@@ -56,6 +59,10 @@ type Daemon struct {
 	deploy   *deploy.Service
 	gateway  *gateway.Gateway
 	api      *api.API
+	pubsub   *pubsub.Broker
+	pubsubLn net.Listener // the Pub/Sub gRPC API's, when served
+	async    *async.Service
+	triggers *trigger.Manager // schedules, topic triggers, HTTP routes, event ingress
 
 	ln     net.Listener
 	server *http.Server
@@ -168,13 +175,21 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	os.RemoveAll(tmp) // builds interrupted by a crash
 	d.deploy, err = deploy.New(deploy.Config{
 		Store: d.store, Builder: d.builder, Checker: checker{d.launcher, d.target}, Cache: d.cache,
-		Secrets: d.secrets, DefaultInvoke: d.cfg.DefaultInvoke,
+		Secrets: d.secrets, DefaultInvoke: d.cfg.DefaultInvoke, Vet: d.vetSpec,
 		WorkDir: tmp, Logger: d.log, Limits: bundle.Limits{MaxArchive: d.cfg.MaxUpload},
 	})
 	if err != nil {
 		return err
 	}
 
+	// The message broker comes before its users: topic triggers and
+	// asynchronous invocations' destinations publish to it.
+	if err := d.startPubSub(ctx); err != nil {
+		return err
+	}
+	if err := d.openTriggers(ctx); err != nil {
+		return err
+	}
 	// Serve what is deployed before accepting requests: a restarted node
 	// answers its first request with every function in place.
 	if err := d.syncAll(ctx); err != nil {
@@ -199,16 +214,25 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		d.followSecrets(runCtx, secretChanges)
 	}()
 
+	if err := d.openAsync(ctx); err != nil {
+		return err
+	}
 	d.gateway = gateway.New(gateway.Config{
-		Router: d.pools, Logs: d.logs, Auth: d.auth, Logger: d.log,
+		Router: d.pools, Logs: d.logs, Auth: d.auth, Logger: d.log, Queue: d.async,
 		MaxRequestBody: d.cfg.MaxRequestBody, MaxResponseBody: d.cfg.MaxResponseBody,
 	})
 	d.api = api.New(api.Config{
 		Store: d.store, Deploy: d.deploy, Logs: d.logs, Instances: d.pools,
 		Applied: d.apply, Removed: d.remove, Status: d.status, BaseURL: d.baseURL,
-		Auth: d.auth, Secrets: d.secrets, SecretChanged: d.secretChanged,
-		MaxUpload: d.cfg.MaxUpload, Stopping: d.stopping, Logger: d.log,
+		Auth: d.auth, Secrets: d.secrets, SecretChanged: d.secretChanged, PubSub: d.pubsub,
+		MaxUpload: d.cfg.MaxUpload, Stopping: d.stopping, Logger: d.log, Invocations: d.async,
+		Triggers: d.triggers,
 	})
+	if err := d.servePubSub(); err != nil {
+		return err
+	}
+	d.startAsync()
+	d.runTriggers()
 	return d.listen()
 }
 
@@ -310,6 +334,9 @@ func (d *Daemon) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, gateway.Prefix) {
 			d.gateway.ServeHTTP(w, r)
+			return
+		}
+		if d.serveRoute(w, r) { // HTTP triggers, which never shadow Duct's own paths
 			return
 		}
 		mux.ServeHTTP(w, r)

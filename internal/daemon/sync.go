@@ -54,6 +54,7 @@ func (d *Daemon) apply(ctx context.Context, name string) error {
 	}
 	d.launcher.Warm(v.Spec)
 	d.pools.Set(t)
+	d.triggersApplied(ctx, &v)
 	d.mu.Lock()
 	d.applied[name] = v.Number
 	d.uses[name] = v.Spec.Secrets
@@ -89,6 +90,7 @@ func (d *Daemon) target(ctx context.Context, v *duct.Version, dir string) (*inst
 }
 
 func (d *Daemon) remove(name string) {
+	d.triggersRemoved(name)
 	d.pools.Remove(name)
 	d.mu.Lock()
 	delete(d.applied, name)

@@ -56,6 +56,10 @@ type Config struct {
 	// Secrets, when set, refuses a deploy whose spec references a
 	// secret that does not exist.
 	Secrets Secrets
+	// Vet, when set, judges a spec against the server's state before
+	// anything is built (cron specs, HTTP routes other functions hold);
+	// its error fails the deploy as it is.
+	Vet func(ctx context.Context, spec duct.Function) error
 	// DefaultInvoke is the invoke mode of a spec that sets none; empty
 	// means duct.InvokePublic.
 	DefaultInvoke duct.InvokeMode
@@ -125,6 +129,9 @@ func (s *Service) Deploy(ctx context.Context, name string, archive io.Reader, ov
 	progress(Event{Phase: "extract", Message: fmt.Sprintf("%d files, %d bytes (%s)", st.Files, st.Bytes, st.Format)})
 
 	spec, err := s.spec(name, src, overrides)
+	if err == nil && s.cfg.Vet != nil {
+		err = s.cfg.Vet(ctx, spec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("deploy %q: %w", name, err)
 	}

@@ -63,6 +63,10 @@ func Start(t testing.TB, opts ...func(*daemon.Config)) *Server {
 	return StartConfig(t, cfg)
 }
 
+// WithPubSub is an option of Start: the server also serves Google Cloud
+// Pub/Sub's gRPC API, on a free loopback port (Server.PubSubAddr).
+func WithPubSub(c *daemon.Config) { c.PubSubAddr = "127.0.0.1:0" }
+
 // StartConfig starts a server with exactly cfg.
 func StartConfig(t testing.TB, cfg daemon.Config) *Server {
 	t.Helper()

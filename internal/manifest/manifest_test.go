@@ -122,8 +122,8 @@ func TestParseValid(t *testing.T) {
 		{"empty secrets clear", "secrets: []", Manifest{Secrets: []string{}}},
 		{"empty triggers clear", "triggers: []", Manifest{Triggers: []duct.Trigger{}}},
 		{"block lists", "command:\n  - ./server\n  - --port\n  - \"8080\"\n", Manifest{Command: []string{"./server", "--port", "8080"}}},
-		{"empty methods mean any", "triggers: [{http: {path: /, methods: []}}]", Manifest{
-			Triggers: []duct.Trigger{{HTTP: &duct.HTTPTrigger{Path: "/"}}},
+		{"empty methods mean any", "triggers: [{http: {path: /hook, methods: []}}]", Manifest{
+			Triggers: []duct.Trigger{{HTTP: &duct.HTTPTrigger{Path: "/hook"}}},
 		}},
 		{"event signature", "signature: event\nruntime: python\nentry: src/main.py", Manifest{
 			Signature: ptr(duct.SignatureEvent), Runtime: ptr(duct.RuntimePython), Entry: ptr("src/main.py"),
@@ -216,6 +216,10 @@ func TestParseErrors(t *testing.T) {
 		{"trigger without its name", "triggers:\n  - topic: {filter: x}\n", `invalid duct.yaml:2: triggers[0]: topic: name is required`},
 		{"trigger kind without body", "triggers:\n  - schedule:\n", `invalid duct.yaml:2: triggers[0]: want exactly one of http, topic, schedule, bucket, kv, event, got 0 ()`},
 		{"trigger kind as string", "triggers: [{topic: uploads}]", `invalid duct.yaml:1: triggers[0].topic: want a mapping of fields, got "uploads"`},
+		{"bad time zone", "triggers:\n  - http: {path: /a}\n  - schedule: {cron: '@hourly', timezone: Mars/Base}\n",
+			`invalid duct.yaml:3: triggers[1].schedule.timezone: "Mars/Base" is not a known time zone: want an IANA name, like Europe/Paris or UTC`},
+		{"same route twice", "triggers:\n  - http: {path: /a}\n  - http: {path: /a, methods: [GET]}\n",
+			`invalid duct.yaml:2: triggers: entries 0 and 1 both serve /a for the same methods`},
 		{"negative retry attempts", "retry: {attempts: -1}", `invalid duct.yaml:1: retry.attempts: -1: want 0 or more`},
 		{"zero max event age", "retry: {maxEventAge: 0s}", `invalid duct.yaml:1: retry.maxEventAge: 0s: want more than 0 (leave the field out for the default)`},
 		{"duplicate field", "name: a\ntimeout: 1s\nname: b\n", `invalid duct.yaml:3: field "name" given twice (first on line 1)`},

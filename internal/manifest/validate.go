@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/duct-dev/duct"
 )
@@ -90,6 +91,18 @@ func (m *Manifest) validate(lines map[string]int) error {
 		if err := checkTrigger(t); err != "" {
 			return errAt(lines[index("triggers", i)], index("triggers", i), "%s", err)
 		}
+		// The trigger's own rules, then those between triggers.
+		f := duct.Function{Name: "probe", Runtime: duct.RuntimeGo, Triggers: []duct.Trigger{t}}.WithDefaults()
+		if err := f.Validate(); err != nil {
+			var ie *duct.InvalidError
+			if errors.As(err, &ie) {
+				return errAt(lines[index("triggers", i)], index("triggers", i)+strings.TrimPrefix(ie.Field, "triggers[0]"), "%s", ie.Reason)
+			}
+			return at(index("triggers", i), err)
+		}
+	}
+	if err := probe("triggers", func(f *duct.Function) { f.Triggers = m.Triggers }); err != nil {
+		return err
 	}
 	return m.Retry.validate(lines)
 }
