@@ -51,7 +51,7 @@ var allowed = map[string][]string{
 		"internal/secrets", "internal/shim", "internal/store", "internal/toolchain", "internal/pubsub", "internal/pubsubgrpc", "internal/trigger"},
 	"internal/cli": {".", "internal/api", "internal/bench", "internal/bundle", "internal/client", "internal/daemon",
 		"internal/deploy", "internal/manifest", "internal/secrets"},
-	"internal/bench":    {".", "internal/bundle", "internal/daemon"},
+	"internal/bench":    {".", "internal/broker", "internal/bundle", "internal/daemon", "internal/pubsub"},
 	"internal/ducttest": {".", "internal/bundle", "internal/daemon"},
 
 	// Pub/Sub front ends.

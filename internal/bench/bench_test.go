@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +65,22 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	t.Log(rep.String())
+}
+
+// TestRunEventsSmall runs the events benchmark briefly, to keep it
+// working; its figures mean little at this size.
+func TestRunEventsSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and builds a function")
+	}
+	rep, err := RunEvents(context.Background(), EventsConfig{Messages: 2000, Samples: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RawPublish <= 0 || rep.GRPCPublish <= 0 || rep.NativeConsume <= 0 || rep.GRPCConsume <= 0 || rep.TriggerP50 <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log(b.String())
 }

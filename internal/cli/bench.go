@@ -24,6 +24,8 @@ type benchCmd struct {
 	conns     string
 	json      bool
 	insecure  bool
+	events    bool
+	messages  int
 }
 
 func (c *benchCmd) info() cmdInfo {
@@ -50,7 +52,8 @@ machine: the numbers are only as quiet as the machine.`,
 		examples: `
 duct bench
 duct bench --duration 10s --cold 50
-duct bench --generator builtin --conns 1,10,50 --json`,
+duct bench --generator builtin --conns 1,10,50 --json
+duct bench --events          # Pub/Sub throughput and topic-trigger latency`,
 	}
 }
 
@@ -61,12 +64,27 @@ func (c *benchCmd) define(fs *flagSet, e *env) {
 	fs.StringVar(&c.runtimes, "runtimes", "go,node,python", "runtimes to cold-start, comma-separated")
 	fs.StringVar(&c.conns, "conns", "1,50", "connection counts of the warm runs, comma-separated")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
+	fs.BoolVar(&c.events, "events", false, "measure Pub/Sub and topic triggers instead of function invocations")
+	fs.IntVar(&c.messages, "messages", 30000, "messages per Pub/Sub throughput run (with --events)")
 	fs.BoolVar(&c.insecure, "insecure-no-sandbox", false, "measure a server that runs functions unsandboxed")
 }
 
 func (c *benchCmd) run(ctx context.Context, e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, ""); err != nil {
 		return err
+	}
+	if c.events {
+		tuneGC(e.getenv)
+		rep, err := bench.RunEvents(ctx, bench.EventsConfig{Messages: c.messages, InsecureNoSandbox: c.insecure,
+			Progress: func(s string) { fmt.Fprintln(e.stderr, "bench:", s) }})
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if c.json {
+			return writeJSON(e.stdout, rep)
+		}
+		rep.Print(e.stdout)
+		return nil
 	}
 	cfg := bench.Config{Duration: c.duration, ColdSamples: c.cold, Generator: c.generator, InsecureNoSandbox: c.insecure}
 	switch c.generator {

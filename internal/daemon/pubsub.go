@@ -63,3 +63,6 @@ func (d *Daemon) PubSubAddr() string {
 	}
 	return d.pubsubLn.Addr().String()
 }
+
+// PubSub is this node's Pub/Sub broker.
+func (d *Daemon) PubSub() pubsub.Service { return d.pubsub }
