@@ -301,6 +301,9 @@ func (f Function) Validate() error {
 			return Invalid("triggers", "entry %d declares %d kinds: want exactly one", i, n)
 		}
 	}
+	if err := f.Retry.validate(); err != nil {
+		return err
+	}
 	return validateTriggers(f.Triggers)
 }
 
@@ -343,3 +346,26 @@ func (f Function) EnvKeys() []string {
 
 // String names the function for logs.
 func (f Function) String() string { return fmt.Sprintf("%s (%s)", f.Name, f.Runtime) }
+
+// MaxRetryAttempts bounds a retry policy's attempts.
+const MaxRetryAttempts = 100
+
+func (r *RetryPolicy) validate() error {
+	if r == nil {
+		return nil
+	}
+	if r.Attempts != nil && (*r.Attempts < 0 || *r.Attempts > MaxRetryAttempts) {
+		return Invalid("retry.attempts", "%d: want 0 to %d", *r.Attempts, MaxRetryAttempts)
+	}
+	// Below MinMaxEventAge the age is raised to it when invocations run
+	// (tests shorten it); above the maximum it is refused.
+	if r.MaxEventAge < 0 || r.MaxEventAge > MaxMaxEventAge {
+		return Invalid("retry.maxEventAge", "%s: want at most %s", r.MaxEventAge, MaxMaxEventAge)
+	}
+	for field, topic := range map[string]string{"retry.onFailure": r.OnFailure, "retry.onSuccess": r.OnSuccess} {
+		if topic != "" && (len(topic) > 255 || strings.ContainsAny(topic, " /\t\n\x00")) {
+			return Invalid(field, "%q is not a topic name", topic)
+		}
+	}
+	return nil
+}
