@@ -86,7 +86,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 		if len(v) > 1 || err != nil || n < 0 {
 			return duct.Invalid(duct.HeaderHops, "want one non-negative integer")
 		}
-		hops = n
+		// Past the limit the count only needs to stay past it: cap it so
+		// hops+1 cannot overflow.
+		hops = min(n, duct.MaxHops+1)
 	}
 	evs, err := trigger.ReadHTTP(r.Header, body)
 	if err != nil {

@@ -34,7 +34,7 @@ func New() *Registry {
 	r := &Registry{reg: prometheus.NewRegistry()}
 	r.invocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "duct_invocations_total",
-		Help: "Invocations by function and outcome (success, error, timeout, crash, memory, throttled, init_failed, canceled).",
+		Help: "Invocations by function and outcome (success, error, timeout, crash, memory, throttled, init_failed, canceled, loop).",
 	}, []string{"function", "outcome"})
 	r.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "duct_invocation_duration_seconds",
@@ -101,7 +101,7 @@ func (r *Registry) For(name string) *Function {
 		QueueWait:  r.queueWait.WithLabelValues(name),
 	}
 	for _, o := range []duct.Outcome{duct.OutcomeSuccess, duct.OutcomeError, duct.OutcomeTimeout, duct.OutcomeCrash, duct.OutcomeMemory,
-		duct.OutcomeThrottled, duct.OutcomeInitFailed, duct.OutcomeCanceled} {
+		duct.OutcomeThrottled, duct.OutcomeInitFailed, duct.OutcomeCanceled, duct.OutcomeLoop} {
 		f.outcomes[o] = r.invocations.WithLabelValues(name, string(o))
 	}
 	return f
